@@ -1,0 +1,40 @@
+# Every target sets itself up: a fresh clone needs nothing but python3 (and apt-get for the browser tests).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+EXAMPLE := pipetest_nb/examples/churn/pipeline.yaml
+
+.PHONY: demo test lint bench install-dev install-demo clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Stamp files record which extras are installed; they are redone when pyproject.toml changes.
+$(VENV)/.demo-installed: pyproject.toml | $(PY)
+	$(PIP) install -e '.[demo]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(PY)
+	$(PIP) install -e '.[demo,dask,dev]'
+	touch $@
+
+install-demo: $(VENV)/.demo-installed
+install-dev: $(VENV)/.dev-installed
+
+demo: install-demo
+	$(VENV)/bin/pipetest validate $(EXAMPLE)
+	$(VENV)/bin/pipetest plan $(EXAMPLE)
+
+lint: install-dev
+	$(VENV)/bin/ruff check pipetest_nb tests
+
+test: install-dev lint
+	$(PY) -m pytest
+
+bench: install-dev
+	$(PY) tests/benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,44 @@
+"""pipetest_nb: test the step scripts of an ML pipeline, and the data flowing between them, in a notebook.
+
+Importing the package is cheap: each public name loads its module the first time it is used, so
+Great Expectations, plotly and ipywidgets are imported only by the code that draws or validates.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "PipetestError": "exceptions",
+    "PipelineSpecError": "exceptions",
+    "PipelineCycleError": "exceptions",
+    "SpecProblem": "exceptions",
+    "UnknownStepError": "exceptions",
+    "PipelineDAG": "dag",
+    "StepConfig": "dag",
+    "InputSpec": "dag",
+    "OutputSpec": "dag",
+    "EdgeSpec": "dag",
+    "TableSchema": "dag",
+    "PipelineDAGResolver": "resolver",
+    "PipelineExecutionPlan": "resolver",
+    "RecoveryStrategy": "policy",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pipetest_nb' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,102 @@
+"""The exceptions pipetest raises: one root, structured fields, and every one survives pickle.
+
+Steps run in other processes (subprocesses, warm workers, Dask workers), so an exception raised
+there must come back whole. Each class remembers the arguments it was built with and rebuilds
+itself from them in ``__reduce__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def _rebuild(cls: type, args: tuple, kwargs: dict) -> PipetestError:
+    return cls(*args, **kwargs)
+
+
+class PipetestError(Exception):
+    """Root of every error pipetest raises on purpose. The message says what, where and what to do."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> PipetestError:
+        self = super().__new__(cls, *args)
+        self._init_args = (args, kwargs)
+        return self
+
+    def __reduce__(self) -> tuple:
+        args, kwargs = self._init_args
+        return (_rebuild, (type(self), args, kwargs))
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One mistake in a pipeline file: where it is and what to do about it."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    step: str | None = None
+    key: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or "<pipeline>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        scope = []
+        if self.step:
+            scope.append(f"step '{self.step}'")
+        if self.key:
+            scope.append(f"key '{self.key}'")
+        text = f"{where}: " + (f"{', '.join(scope)}: " if scope else "") + self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class PipelineSpecError(PipetestError):
+    """Every problem found in a pipeline definition, reported at once."""
+
+    def __init__(self, problems: list[SpecProblem], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in pipeline"
+        if source:
+            head += f" {source}"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class PipelineCycleError(PipelineSpecError):
+    """The steps depend on each other in a circle; ``cycle`` lists it in order, first step repeated."""
+
+    def __init__(self, cycle: list[str], source: str | None = None):
+        self.cycle = list(cycle)
+        path = " -> ".join(self.cycle)
+        problem = SpecProblem(
+            f"steps form a cycle: {path}",
+            file=source,
+            step=self.cycle[0] if self.cycle else None,
+            hint="remove one of these bindings or depends_on entries",
+        )
+        super().__init__([problem], source=source)
+        self._init_args = ((cycle,), {"source": source})
+
+
+class UnknownStepError(PipetestError, KeyError):
+    """A step name that the pipeline does not have."""
+
+    def __init__(self, step: str, known: list[str]):
+        from difflib import get_close_matches
+
+        self.step = step
+        self.known = list(known)
+        close = get_close_matches(step, self.known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; steps are: {', '.join(self.known[:20])}"
+        super().__init__(f"no step named '{step}' in this pipeline{hint}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
