@@ -26,6 +26,21 @@ _EXPORTS = {
     "PipelineDAGResolver": "resolver",
     "PipelineExecutionPlan": "resolver",
     "RecoveryStrategy": "policy",
+    "PipelineExecutor": "executor",
+    "PipelineScriptExecutor": "executor",
+    "PipelineRun": "executor",
+    "PipelineExecutionResult": "results",
+    "StepResult": "results",
+    "Session": "session",
+    "PipelineMonitor": "monitor",
+    "StepMetrics": "monitor",
+    "PipelineMetrics": "monitor",
+    "PipelineErrorHandler": "errors",
+    "ErrorContext": "errors",
+    "ErrorSeverity": "errors",
+    "Workspace": "workspace",
+    "StepStatus": "events",
+    "EdgeState": "events",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -42,3 +57,18 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+def _register_notebook_displays() -> None:
+    """In a running IPython, register how our objects display (by class name: nothing heavy loads)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        from .notebook import register_displays
+
+        register_displays(shell)
+
+
+_register_notebook_displays()

@@ -100,3 +100,75 @@ class UnknownStepError(PipetestError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class UnknownEdgeError(PipetestError, KeyError):
+    """A data edge (``producer.output``, ``consumer.input``) that the pipeline does not have."""
+
+    def __init__(self, edge: tuple[str, ...], known: list[tuple[str, str]]):
+        from difflib import get_close_matches
+
+        self.edge = tuple(edge)
+        self.known = [tuple(e) for e in known]
+        names = [f"{s} -> {t}" for s, t in self.known]
+        wanted = " -> ".join(self.edge)
+        close = get_close_matches(wanted, names, n=1)
+        hint = (f"; did you mean '{close[0]}'?" if close
+                else f"; data edges are: {', '.join(names[:20]) or 'none'}")
+        super().__init__(f"no data edge '{wanted}' in this pipeline{hint}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class RunLockedError(PipetestError):
+    """Another live process is writing this run."""
+
+    def __init__(self, run_dir: str, holder: str = ""):
+        self.run_dir = run_dir
+        self.holder = holder
+        super().__init__(f"run {run_dir} is being written by another process{f' ({holder})' if holder else ''}; "
+                         "open it read-only, wait for that run to finish, or start a new run")
+
+
+class RunNotFoundError(PipetestError):
+    """A path that is not a run folder."""
+
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(f"{path} is not a pipetest run folder (no run.json or events.jsonl); "
+                         "give a folder under <workspace>/runs/")
+
+
+class ContractError(PipetestError):
+    """A step cannot start: an input, env var or argument its contract needs is missing."""
+
+    def __init__(self, step: str, problems: list[str]):
+        self.step = step
+        self.problems = list(problems)
+        super().__init__(f"step '{step}' cannot start: " + "; ".join(self.problems))
+
+
+class TableNotFoundError(PipetestError, LookupError):
+    """A table (or column) an output does not hold; ``known`` lists what it does hold."""
+
+    def __init__(self, table: str, where: str, known: list[str], kind: str = "table"):
+        from difflib import get_close_matches
+
+        self.table, self.where, self.known, self.kind = table, where, list(known), kind
+        listed = ", ".join(self.known[:20]) + (" ..." if len(self.known) > 20 else "") or "none"
+        if not table:
+            message = f"{where} holds {len(self.known)} tables ({listed}): pick one with table='name' or a glob"
+        else:
+            close = get_close_matches(table, self.known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"{kind}s there: {listed}"
+            message = f"no {kind} '{table}' in {where}; {hint}"
+        super().__init__(message)
+
+
+class SyntheticDataError(PipetestError):
+    """Synthetic data cannot be generated for an input (no schema, or the target holds the user's file)."""
+
+    def __init__(self, step: str, input_name: str, reason: str):
+        self.step, self.input_name, self.reason = step, input_name, reason
+        super().__init__(f"step '{step}', input '{input_name}': cannot generate synthetic data: {reason}")

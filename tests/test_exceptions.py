@@ -8,10 +8,16 @@ import pytest
 
 from pipetest_nb import exceptions
 from pipetest_nb.exceptions import (
+    ContractError,
     PipelineCycleError,
     PipelineSpecError,
     PipetestError,
+    RunLockedError,
+    RunNotFoundError,
     SpecProblem,
+    SyntheticDataError,
+    TableNotFoundError,
+    UnknownEdgeError,
     UnknownStepError,
 )
 
@@ -21,6 +27,12 @@ SAMPLES = [
                       source="p.yaml"),
     PipelineCycleError(["a", "b", "a"], source="p.yaml"),
     UnknownStepError("lod", ["load", "train"]),
+    RunLockedError("/w/runs/r1", "pid 12 on host"),
+    RunNotFoundError("/tmp/x"),
+    ContractError("train", ["input 'DATA' is missing"]),
+    UnknownEdgeError(("a.out", "b.IN"), [("a.out", "b.in")]),
+    TableNotFoundError("trian", "/runs/r1/steps/s/outputs/o", ["train", "val"]),
+    SyntheticDataError("load", "DATA", "no schema and no suite"),
 ]
 
 

@@ -1,0 +1,90 @@
+"""What to do when a step fails: error contexts, severities, and the recovery policy.
+
+The policy comes from the pipeline file (``on_error:`` under ``defaults:`` and per step: one
+strategy, or a map from error type to strategy, with ``default`` for the rest). Without one, a
+notebook session pauses where it failed and a batch run fails the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .policy import ERROR_TYPES, RecoveryStrategy
+
+__all__ = ["ERROR_TYPES", "ErrorContext", "ErrorSeverity", "PipelineErrorHandler", "RecoveryStrategy"]
+
+
+class ErrorSeverity(str, Enum):
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+#: Failures that say the step (or its inputs) is wrong, not that the run was unlucky.
+_CRITICAL = {"script_not_found", "import_error", "contract_error"}
+
+
+@dataclass
+class ErrorContext:
+    """One failure of one step, with enough context to decide what to do and to tell the user."""
+
+    step_name: str
+    error_type: str
+    error_message: str
+    severity: ErrorSeverity = ErrorSeverity.ERROR
+    suggested_recovery: RecoveryStrategy = RecoveryStrategy.FAIL_PIPELINE
+    context_data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step_name": self.step_name, "error_type": self.error_type, "error_message": self.error_message,
+                "severity": self.severity.value, "suggested_recovery": self.suggested_recovery.value,
+                "context_data": self.context_data}
+
+
+class PipelineErrorHandler:
+    """Chooses a ``RecoveryStrategy`` for a failure from the step's ``on_error`` policy."""
+
+    def __init__(self, default: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE, max_retries: int = 2):
+        self.default = RecoveryStrategy(default)
+        self.max_retries = max_retries
+
+    def severity(self, error_type: str) -> ErrorSeverity:
+        if error_type in _CRITICAL:
+            return ErrorSeverity.CRITICAL
+        return ErrorSeverity.ERROR
+
+    def strategy_for(self, error_type: str, on_error: str | dict[str, str] | None) -> RecoveryStrategy:
+        """The strategy the policy names for this error type, else the handler's default."""
+        if isinstance(on_error, str):
+            return RecoveryStrategy(on_error)
+        if isinstance(on_error, dict):
+            chosen = on_error.get(error_type, on_error.get("default"))
+            if chosen:
+                return RecoveryStrategy(chosen)
+        if error_type == "interrupted":
+            return RecoveryStrategy.PAUSE
+        return self.default
+
+    def context(self, step: str, error_type: str, message: str, on_error: str | dict[str, str] | None,
+                **context_data: Any) -> ErrorContext:
+        return ErrorContext(step_name=step, error_type=error_type, error_message=message,
+                            severity=self.severity(error_type),
+                            suggested_recovery=self.strategy_for(error_type, on_error), context_data=context_data)
+
+    def handle_error(self, context: ErrorContext, attempt: int = 1, retries: int | None = None) -> RecoveryStrategy:
+        """What to do now: retries are spent before the policy's fallback applies."""
+        strategy = context.suggested_recovery
+        limit = self.max_retries if retries is None else retries
+        if strategy in (RecoveryStrategy.RETRY, RecoveryStrategy.RETRY_WITH_DEFAULTS) and attempt > limit:
+            return RecoveryStrategy.FAIL_PIPELINE if self.default is RecoveryStrategy.RETRY else self.default
+        if context.error_type == "interrupted" and strategy not in (RecoveryStrategy.PAUSE,
+                                                                     RecoveryStrategy.FAIL_PIPELINE):
+            return RecoveryStrategy.PAUSE  # the user stopped it: never retry or skip on their behalf
+        return strategy
+
+    @staticmethod
+    def backoff(attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1, 2, 4 ... capped at 30)."""
+        return float(min(30, 2 ** max(0, attempt - 1)))

@@ -1,0 +1,611 @@
+"""The engine: runs the steps of a plan through launchers, records every transition, applies policies.
+
+``PipelineRun`` is the one place where a run's state changes; every change is an event (see
+``events.py``) that the run record, the monitor, progress bars and widgets subscribe to.
+``PipelineExecutor`` runs a whole pipeline in one call (batch, CI); ``session.Session`` drives a
+``PipelineRun`` step by step from a notebook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .cache import StepCache, cache_key
+from .dag import InputSpec, PipelineDAG, StepConfig
+from .errors import PipelineErrorHandler, RecoveryStrategy
+from .events import EventBus, EventKind, StepStatus
+from .exceptions import ContractError, PipetestError, UnknownStepError
+from .launch.base import Launcher, StepJob, StepOutcome
+from .monitor import StepMetrics
+from .resolver import PipelineDAGResolver, PipelineExecutionPlan
+from .results import PipelineExecutionResult, StepResult
+from .workspace import (
+    RunWriter,
+    Workspace,
+    library_versions,
+    mask_env,
+    open_writer,
+    run_workspace,
+)
+
+DATA_SOURCES = ("files", "synthetic")
+RUNNABLE = (StepStatus.PENDING, StepStatus.INTERRUPTED)
+
+
+class PipelineRun:
+    """One run of a pipeline in a run folder: schedules steps, launches them, records everything."""
+
+    def __init__(self, dag: PipelineDAG, workspace: Workspace | str | os.PathLike = "pipetest_workspace", *,
+                 isolation: str | None = None, executor: Executor | None = None, cache: bool = True,
+                 data_source: str = "files", on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE,
+                 synthetic_rows: int = 1000, writer: RunWriter | None = None):
+        if data_source not in DATA_SOURCES:
+            raise PipetestError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got {data_source!r}")
+        self.dag = dag
+        self.plan: PipelineExecutionPlan = PipelineDAGResolver(dag).create_execution_plan()
+        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
+        self.isolation = isolation
+        self.executor = executor
+        self.use_cache = cache
+        self.data_source = data_source
+        self.synthetic_rows = synthetic_rows
+        self.errors = PipelineErrorHandler(default=on_error)
+        self.cache = StepCache(self.workspace.cache_dir)
+        self.bus = EventBus()
+        self._launchers: dict[str, Launcher] = {}
+        self._launcher_lock = threading.Lock()
+        self._running: dict[str, Launcher] = {}
+        self._stop = threading.Event()
+        self._halt = False
+        self._active_time = 0.0
+        if writer is None:
+            writer = self.workspace.create_run(dag.name)
+            self.writer = writer
+            self._emit(EventKind.RUN_STARTED, **self._run_header())
+        else:
+            self.writer = writer
+            self._active_time = float(writer.record.data.get("duration") or 0.0)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self.writer.run_id
+
+    @property
+    def run_dir(self) -> Path:
+        return self.writer.folder.path
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self.writer.record.data
+
+    def status_of(self, step: str) -> str:
+        return self.writer.record.step_status(step)
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        with self.writer._lock:
+            return {s: self.status_of(s) for s in self.plan.execution_order}
+
+    def ready_steps(self, allowed: set[str] | None = None) -> list[str]:
+        """Steps that may start now: not yet run (or interrupted), every dependency done."""
+        statuses = self.statuses
+        return [s for s in self.plan.execution_order
+                if statuses[s] in RUNNABLE and (allowed is None or s in allowed) and s not in self._running
+                and all(statuses[d] in StepStatus.DONE_OK for d in self.plan.dependencies[s])]
+
+    def _emit(self, kind: str, step: str | None = None, **data: Any) -> None:
+        self.bus.publish(self.writer.emit(kind, step, **data))
+
+    def _run_header(self) -> dict[str, Any]:
+        return {
+            "pipeline": {"name": self.dag.name, "source": str(self.dag.source) if self.dag.source else None,
+                         "base_dir": str(self.dag.base_dir), "spec": self.dag.to_dict()},
+            "plan": self.plan.to_dict(),
+            "options": {"isolation": self.isolation, "data_source": self.data_source, "cache": self.use_cache,
+                        "executor": type(self.executor).__name__ if self.executor else None},
+            "versions": library_versions(),
+            "runner": {"pid": os.getpid(), "host": socket.gethostname()},
+            "steps": list(self.plan.execution_order),
+        }
+
+    # -- launchers ---------------------------------------------------------------------------------
+
+    def _launcher_for(self, config: StepConfig) -> Launcher:
+        from .launch import FuturesLauncher, get_launcher
+
+        key = "executor" if self.executor is not None else (self.isolation or config.isolation or "subprocess")
+        with self._launcher_lock:
+            if key not in self._launchers:
+                self._launchers[key] = (FuturesLauncher(self.executor) if key == "executor"
+                                        else get_launcher(key))
+            return self._launchers[key]
+
+    def close(self) -> None:
+        """Stop workers and release the run folder's lock."""
+        for launcher in self._launchers.values():
+            with contextlib.suppress(Exception):
+                launcher.close()
+        self._launchers.clear()
+        self.writer.close()
+
+    # -- preparing a step --------------------------------------------------------------------------
+
+    def _input_path(self, step: str, name: str, spec: InputSpec, problems: list[str]) -> Path | None:
+        folder = self.writer.folder
+        if spec.source:
+            producer, output = spec.producer, spec.output
+            if self.status_of(producer) not in StepStatus.DONE_OK:
+                problems.append(f"input '{name}' needs output '{spec.source}', but step '{producer}' has not "
+                                f"completed ({self.status_of(producer)}); run it first")
+                return None
+            return folder.output_dir(producer, output)
+        if self.data_source == "synthetic" and spec.schema is not None:
+            from .synthetic import generate_input
+
+            dest = folder.input_dir(step, name)
+            shutil.rmtree(dest, ignore_errors=True)
+            return generate_input(spec, dest, rows=self.synthetic_rows, seed=0,
+                                  suite=_suite_for_input(self.dag, step, name))
+        if spec.path is not None:
+            if spec.path.exists():
+                return spec.path
+            problems.append(f"input '{name}': {spec.path} does not exist; create it, point the pipeline at it"
+                            + (", or run with data_source='synthetic'" if spec.schema else
+                               ", or declare a schema and run with data_source='synthetic'"))
+            return None
+        if spec.optional:
+            empty = folder.input_dir(step, name)
+            empty.mkdir(parents=True, exist_ok=True)
+            return empty
+        problems.append(f"required input '{name}' has neither a path nor a binding")
+        return None
+
+    def _prepare(self, step: str, config: StepConfig) -> tuple[StepJob, list[str]]:
+        problems: list[str] = []
+        inputs = {name: self._input_path(step, name, spec, problems) for name, spec in config.inputs.items()}
+        outputs: dict[str, str] = {}
+        for name in config.outputs:
+            path = self.writer.folder.output_dir(step, name)
+            shutil.rmtree(path, ignore_errors=True)  # stale files of an earlier attempt
+            path.mkdir(parents=True, exist_ok=True)
+            outputs[name] = str(path)
+        step_dir = self.writer.folder.step_dir(step)
+        step_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            script = str(config.script)
+        except PipetestError as exc:
+            problems.append(str(exc))
+            script = ""
+        job = StepJob(
+            step=step, script=script, mode=config.mode or "main",
+            input_paths={k: str(v) for k, v in inputs.items() if v is not None},
+            output_paths=outputs, environ_vars=dict(config.env), job_args=dict(config.args) or None,
+            step_dir=str(step_dir), workdir=str(self.dag.base_dir), timeout=config.timeout, memory=config.memory,
+            preload=tuple(self.dag.preload))
+        return job, problems
+
+    # -- running a step ----------------------------------------------------------------------------
+
+    def run_step(self, step: str) -> StepResult:
+        """Run one step now (its dependencies must be done), applying the error policy."""
+        if step not in self.plan.step_configs:
+            raise UnknownStepError(step, self.plan.execution_order)
+        config = self.plan.step_configs[step]
+        attempt = 0
+        while True:
+            attempt += 1
+            job, problems = self._prepare(step, config)
+            self._emit(EventKind.STEP_STARTED, step, script=job.script, mode=job.mode,
+                       isolation="executor" if self.executor else (self.isolation or config.isolation or "subprocess"),
+                       inputs=job.input_paths, outputs=job.output_paths, env=mask_env(job.environ_vars),
+                       args=job.job_args)
+            outcome, key, cached = self._execute(step, job, problems)
+            finished = self._finish_step(step, job, outcome, key, cached)
+            if finished["status"] != StepStatus.FAILED:
+                self._emit(EventKind.STEP_FINISHED, step, **finished)
+                return self.step_result(step)
+            strategy = self.errors.handle_error(
+                self.errors.context(step, outcome.error_type or "execution_error", outcome.error_message or "",
+                                    config.on_error), attempt, config.retries)
+            finished["recovery"] = strategy.value
+            if strategy is RecoveryStrategy.RETRY and not self._stop.is_set():
+                self._emit(EventKind.STEP_FINISHED, step, **finished)
+                self._stop.wait(self.errors.backoff(attempt))
+                continue
+            if strategy is RecoveryStrategy.RETRY_WITH_DEFAULTS and not self._stop.is_set():
+                self._emit(EventKind.STEP_FINISHED, step, **finished)
+                config = replace(config, env={**config.env, **config.defaults.get("env", {})},
+                                 args={**config.args, **config.defaults.get("args", {})})
+                continue
+            if strategy is RecoveryStrategy.USE_CACHED_OUTPUT:
+                entry = self.cache.latest_for(self.dag.name, step)
+                if entry is not None:
+                    self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
+                    finished.update(status=StepStatus.CACHED, cached_from=entry["run_id"],
+                                    warnings=[*finished.get("warnings", []),
+                                              f"step failed ({finished.get('error_type')}); using the cached outputs "
+                                              f"of run {entry['run_id']}"])
+                    self._emit(EventKind.STEP_FINISHED, step, **finished)
+                    return self.step_result(step)
+                finished["warnings"] = [*finished.get("warnings", []), "no cached outputs to fall back on"]
+                strategy = RecoveryStrategy.FAIL_PIPELINE
+            if strategy is RecoveryStrategy.SKIP_STEP:
+                finished["status"] = StepStatus.SKIPPED
+                self._emit(EventKind.STEP_FINISHED, step, **finished)
+                self._block_downstream(step)
+                return self.step_result(step)
+            self._emit(EventKind.STEP_FINISHED, step, **finished)
+            if strategy is RecoveryStrategy.FAIL_PIPELINE:
+                self._block_downstream(step)
+            self._halt = True  # fail_pipeline and pause both stop the run here
+            return self.step_result(step)
+
+    def _execute(self, step: str, job: StepJob, problems: list[str]) -> tuple[StepOutcome, str | None, dict | None]:
+        if problems:
+            now = time.time()
+            return (StepOutcome(status=StepStatus.FAILED, error_type="contract_error",
+                                error_message=str(ContractError(step, problems)), started_at=now, finished_at=now),
+                    None, None)
+        key = None
+        if self.use_cache:
+            key = cache_key(Path(job.script), {"mode": job.mode, "env": job.environ_vars, "args": job.job_args},
+                            {k: Path(v) for k, v in job.input_paths.items()})
+            entry = self.cache.get(key)
+            if entry is not None:
+                self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
+                now = time.time()
+                return StepOutcome(status=StepStatus.SUCCEEDED, started_at=now, finished_at=now), key, entry
+        launcher = self._launcher_for(self.plan.step_configs[step])
+        self._running[step] = launcher
+        try:
+            if self._stop.is_set():
+                now = time.time()
+                return (StepOutcome(status=StepStatus.INTERRUPTED, error_type="interrupted",
+                                    error_message="stopped before it started", started_at=now, finished_at=now),
+                        key, None)
+            outcome = launcher.launch(job, on_start=lambda pid, pgid: self._on_start(step, pid, pgid),
+                                      on_output=lambda stream, text: self._on_output(step, stream, text))
+        finally:
+            self._running.pop(step, None)
+        return outcome, key, None
+
+    def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
+        create_time = None
+        with contextlib.suppress(Exception):
+            import psutil
+
+            create_time = psutil.Process(pid).create_time()
+        self._emit(EventKind.STEP_STATUS, step, status=StepStatus.RUNNING, pid=pid, pgid=pgid,
+                   pid_create_time=create_time)
+
+    def _on_output(self, step: str, stream: str, text: str) -> None:
+        from .events import Event
+
+        self.bus.publish(Event(EventKind.STEP_OUTPUT, self.run_id, -1, time.time(), step,
+                               {"stream": stream, "text": text}))
+
+    def _finish_step(self, step: str, job: StepJob, outcome: StepOutcome, key: str | None,
+                     cached: dict | None) -> dict[str, Any]:
+        """The STEP_FINISHED data: status, error, metrics and, for a good step, checks and caching."""
+        status = outcome.status if outcome.status in (StepStatus.SUCCEEDED, StepStatus.INTERRUPTED) \
+            else StepStatus.FAILED
+        metrics = {"duration": outcome.wall_time, "cpu_time": outcome.cpu_time, "peak_rss": outcome.peak_rss,
+                   "read_bytes": outcome.read_bytes, "write_bytes": outcome.write_bytes,
+                   "input_size": sum(_tree_size(Path(p)) for p in job.input_paths.values())}
+        data: dict[str, Any] = {"status": status, "metrics": metrics, "outputs": job.output_paths,
+                                "error_type": outcome.error_type, "error_message": outcome.error_message,
+                                "exception_type": outcome.exception_type, "traceback": outcome.traceback,
+                                "returncode": outcome.returncode, "signal": outcome.signal}
+        if cached is not None:
+            data.update(status=StepStatus.CACHED, cached_from=cached.get("run_id"), cache_key=key)
+        if status == StepStatus.SUCCEEDED:
+            metrics["output_size"] = sum(_tree_size(Path(p)) for p in job.output_paths.values())
+            if cached is None and key is not None:
+                self.cache.put(key, self.dag.name, step, self.run_id,
+                               {n: Path(p) for n, p in job.output_paths.items()})
+                data["cache_key"] = key
+        return {k: v for k, v in data.items() if v is not None}
+
+    def _block_downstream(self, step: str) -> None:
+        for down in self.plan.downstream(step):
+            if self.status_of(down) in RUNNABLE:
+                self._emit(EventKind.STEP_STATUS, down, status=StepStatus.BLOCKED, blocked_by=step)
+
+    def step_result(self, step: str) -> StepResult:
+        """The result of a step as the record has it now."""
+        entry = dict(self.writer.record.steps.get(step, {}))
+        status = entry.get("status", StepStatus.PENDING)
+        metrics_data = entry.get("metrics") or {}
+        return StepResult(
+            step_name=step, status=status,
+            outputs={k: Path(v) for k, v in (entry.get("outputs") or {}).items()},
+            inputs={k: Path(v) for k, v in (entry.get("inputs") or {}).items()},
+            duration=float(metrics_data.get("duration") or 0.0),
+            metrics=StepMetrics.from_dict(step, metrics_data, status, entry.get("started_at"),
+                                          entry.get("finished_at")) if metrics_data else None,
+            data_validation_report=entry.get("data_validation_report"),
+            edge_checks=list(entry.get("edge_checks") or []),
+            error_type=entry.get("error_type"), error_message=entry.get("error_message"),
+            traceback=entry.get("traceback"), attempts=int(entry.get("attempts") or 0),
+            warnings=list(entry.get("warnings") or []), cached_from=entry.get("cached_from"), run_dir=self.run_dir)
+
+    # -- running many steps ------------------------------------------------------------------------
+
+    def run(self, steps: list[str] | None = None, jobs: int = 1, progress: Any = None) -> list[StepResult]:
+        """Run every allowed step that becomes ready, ``jobs`` at a time, until done or halted."""
+        allowed = set(steps) if steps is not None else None
+        self._halt = False
+        self._stop.clear()
+        results: list[StepResult] = []
+        started = time.monotonic()
+        try:
+            if jobs <= 1:
+                while not self._halt and not self._stop.is_set():
+                    ready = self.ready_steps(allowed)
+                    if not ready:
+                        break
+                    results.append(self.run_step(ready[0]))
+            else:
+                results = self._run_parallel(allowed, jobs)
+        except KeyboardInterrupt:
+            self.stop()
+            self._mark_interrupted("interrupted by the user (KeyboardInterrupt)")
+            raise
+        finally:
+            self._active_time += time.monotonic() - started
+            self.finish()
+        return results
+
+    def _run_parallel(self, allowed: set[str] | None, jobs: int) -> list[StepResult]:
+        results: list[StepResult] = []
+        running: dict[Future, str] = {}
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pipetest-step") as pool:
+            while True:
+                if not self._halt and not self._stop.is_set():
+                    busy = set(running.values())
+                    for step in self.ready_steps(allowed):
+                        if len(running) >= jobs:
+                            break
+                        if step not in busy:
+                            running[pool.submit(self.run_step, step)] = step
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    results.append(future.result())
+        return results
+
+    def stop(self) -> None:
+        """Kill every running step (its whole process group) and start nothing new."""
+        self._stop.set()
+        for step, launcher in list(self._running.items()):
+            with contextlib.suppress(Exception):
+                launcher.stop(step)
+
+    def _mark_interrupted(self, reason: str) -> None:
+        for step, status in self.statuses.items():
+            if status == StepStatus.RUNNING:
+                self._emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED, error_type="interrupted",
+                           error_message=reason)
+
+    def reset_steps(self, steps: list[str]) -> None:
+        """Make steps runnable again (pending), e.g. before re-running a failed step and what follows."""
+        for step in steps:
+            if self.status_of(step) != StepStatus.PENDING:
+                self._emit(EventKind.STEP_STATUS, step, status=StepStatus.PENDING)
+
+    def finish(self) -> None:
+        """Summarise the run in the record: status, root failure first, then the steps it kept from running."""
+        statuses = self.statuses
+        failed = [s for s in self.plan.execution_order if statuses[s] == StepStatus.FAILED]
+        failed.sort(key=lambda s: self.writer.record.steps[s].get("finished_at") or 0)
+        root = None
+        if failed:
+            entry = self.writer.record.steps[failed[0]]
+            root = {"step": failed[0], "error_type": entry.get("error_type"),
+                    "error_message": entry.get("error_message")}
+        not_run = [s for s in self.plan.execution_order if statuses[s] in (StepStatus.BLOCKED, StepStatus.PENDING)]
+        if failed:
+            status = "failed"
+        elif any(v == StepStatus.INTERRUPTED for v in statuses.values()):
+            status = "interrupted"
+        elif not_run:
+            status = "incomplete"
+        else:
+            status = "succeeded"
+        self._emit(EventKind.RUN_FINISHED, status=status, root_failure=root, not_run=not_run if failed else [],
+                   other_failures=failed[1:], duration=round(self._active_time, 6))
+        self.writer.flush()
+
+    def result(self) -> PipelineExecutionResult:
+        """The run as a ``PipelineExecutionResult``."""
+        steps = {s: self.step_result(s) for s in self.plan.execution_order}
+        record = self.record
+        root = record.get("root_failure")
+        error = None
+        if root:
+            error = f"Pipeline failed at step {root['step']}: {root.get('error_type')}: {root.get('error_message')}"
+        return PipelineExecutionResult(
+            success=record.get("status") == "succeeded",
+            completed_steps=[r for r in steps.values() if r.success],
+            error=error, execution_plan=self.plan, total_duration=float(record.get("duration") or 0.0),
+            steps=steps, run_id=self.run_id, run_dir=self.run_dir, root_failure=root,
+            not_run=list(record.get("not_run") or []))
+
+    # -- reopening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def reopen(cls, run_dir: str | os.PathLike, **options: Any) -> PipelineRun:
+        """Take over a run folder: kill what a dead runner left behind, mark its running steps interrupted."""
+        run_dir = Path(run_dir).absolute()
+        writer = open_writer(run_dir)
+        try:
+            pipeline = writer.record.data.get("pipeline") or {}
+            dag = PipelineDAG.from_dict(pipeline["spec"], base_dir=pipeline["base_dir"])
+            if pipeline.get("source"):
+                dag.source = Path(pipeline["source"])
+            recorded = writer.record.data.get("options") or {}
+            for key in ("isolation", "data_source"):
+                if recorded.get(key) is not None:
+                    options.setdefault(key, recorded[key])
+            options.setdefault("cache", recorded.get("cache", True))
+            run = cls(dag, run_workspace(run_dir), writer=writer, **options)
+        except Exception:
+            writer.close()
+            raise
+        killed = []
+        for step, entry in list(writer.record.steps.items()):
+            if entry.get("status") == StepStatus.RUNNING:
+                if _kill_leftover(entry):
+                    killed.append(step)
+                run._emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED, error_type="interrupted",
+                          error_message="the runner stopped while this step was running (kernel restart, crash "
+                                        "or kill); run it again")
+        run._emit(EventKind.RUN_REOPENED, pid=os.getpid(), killed_leftovers=killed)
+        return run
+
+
+def _kill_leftover(entry: dict[str, Any]) -> bool:
+    """Kill the process group of a step a dead runner left running, if it is still that process."""
+    import signal
+
+    import psutil
+
+    pid, pgid, created = entry.get("pid"), entry.get("pgid"), entry.get("pid_create_time")
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if created is not None and abs(proc.create_time() - created) > 1.0:
+            return False  # the pid was reused by an unrelated process
+    except psutil.Error:
+        return False
+    with contextlib.suppress(OSError):
+        if pgid and pgid != os.getpgid(0):
+            os.killpg(pgid, signal.SIGKILL)
+        else:
+            proc.kill()
+        return True
+    return False
+
+
+def _tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, name))
+    return total
+
+
+def _suite_for_input(dag: PipelineDAG, step: str, name: str) -> dict | None:
+    """The expectation suite that describes an external input, if the validation layer finds one."""
+    try:
+        from .expectations import suite_for_input
+    except ImportError:
+        return None
+    return suite_for_input(dag, step, name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Batch API of the original plan
+# --------------------------------------------------------------------------------------------------
+
+
+class PipelineExecutor:
+    """Runs a whole pipeline in one call and returns a ``PipelineExecutionResult``."""
+
+    def __init__(self, workspace_dir: str | os.PathLike = "./test_workspace", *, isolation: str | None = None,
+                 executor: Executor | None = None, cache: bool = True,
+                 on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE):
+        self.workspace_dir = Path(workspace_dir)
+        self.isolation = isolation
+        self.executor = executor
+        self.cache = cache
+        self.on_error = on_error
+        self.script_executor = PipelineScriptExecutor(workspace_dir, isolation=isolation)
+        self.last_run: PipelineRun | None = None
+
+    def execute_pipeline(self, dag: PipelineDAG, data_source: str = "synthetic", *, from_steps: Any = None,
+                         to_steps: Any = None, jobs: int = 1, bus_subscribers: list | None = None
+                         ) -> PipelineExecutionResult:
+        """Run ``dag`` (or the slice from/to the given steps) and return what happened."""
+        run = PipelineRun(dag, self.workspace_dir, isolation=self.isolation, executor=self.executor,
+                          cache=self.cache, data_source=data_source, on_error=self.on_error)
+        self.last_run = run
+        for subscriber in bus_subscribers or []:
+            run.bus.subscribe(subscriber)
+        try:
+            steps = None
+            if from_steps or to_steps:
+                part = run.plan.subset(from_steps=from_steps, to_steps=to_steps)
+                steps = part.execution_order
+                reuse_upstream(run, steps)
+            run.run(steps, jobs=jobs)
+            return run.result()
+        finally:
+            run.close()
+
+
+def reuse_upstream(run: PipelineRun, steps: list[str]) -> None:
+    """Fill the steps a slice depends on (but does not run) from the newest run where they succeeded."""
+    wanted = {d for s in steps for d in run.plan.upstream(s)} - set(steps)
+    for step in [s for s in run.plan.execution_order if s in wanted]:
+        if run.status_of(step) in StepStatus.DONE_OK:
+            continue
+        source = None
+        for record in run.workspace.runs():
+            entry = record.steps.get(step, {})
+            if record.run_id != run.run_id and entry.get("status") in StepStatus.DONE_OK and all(
+                    Path(p).exists() for p in (entry.get("outputs") or {}).values()):
+                source = (record, entry)
+                break
+        if source is None:
+            raise PipetestError(f"step '{step}' is needed by the steps to run, but no run in {run.workspace.root} "
+                                f"has its outputs; run it first (e.g. without --from)")
+        from .cache import link_tree
+
+        record, entry = source
+        outputs = {}
+        for name, path in (entry.get("outputs") or {}).items():
+            target = run.writer.folder.output_dir(step, name)
+            link_tree(Path(path), target)
+            outputs[name] = str(target)
+        run._emit(EventKind.STEP_FINISHED, step, status=StepStatus.CACHED, cached_from=record.run_id,
+                  outputs=outputs, metrics=entry.get("metrics") or {},
+                  warnings=[f"outputs reused from run {record.run_id}"])
+
+
+class PipelineScriptExecutor:
+    """Runs one step on given input paths, as a one-step run (the original plan's per-step API)."""
+
+    def __init__(self, workspace_dir: str | os.PathLike = "./test_workspace", *, isolation: str | None = None):
+        self.workspace_dir = Path(workspace_dir)
+        self.isolation = isolation
+
+    def execute_step(self, step_name: str, step_config: StepConfig, step_inputs: dict[str, str | os.PathLike],
+                     base_dir: str | os.PathLike | None = None) -> StepResult:
+        inputs = {name: InputSpec(name, path=Path(path)) for name, path in step_inputs.items()}
+        config = replace(step_config, name=step_name, inputs=inputs, depends_on=())
+        dag = PipelineDAG(name=step_name, steps={step_name: config},
+                          base_dir=Path(base_dir) if base_dir else Path.cwd())
+        run = PipelineRun(dag, self.workspace_dir, isolation=self.isolation, cache=False)
+        try:
+            return run.run_step(step_name)
+        finally:
+            run.finish()
+            run.close()

@@ -1,0 +1,381 @@
+"""Run folders on disk: the run record, the event log, the lock, and where step files go.
+
+```
+<workspace>/runs/<run_id>/
+  run.json        snapshot of the run record (atomic: temp file + os.replace)
+  events.jsonl    append-only, flushed per event: the source of truth
+  steps/<step>/outputs/<output>/...   what the step wrote
+  steps/<step>/stdout.log, stderr.log
+```
+
+The record is a fold over the events (``RunRecord.apply``), so a run killed at any moment reopens
+from its last snapshot plus the events written after it. The snapshot is rewritten after every
+transition, at most every ``snapshot_interval`` seconds while steps keep finishing (rewriting a
+large record per event would make long runs quadratic); the event log carries the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .events import EdgeState, Event, EventKind, StepStatus
+from .exceptions import PipetestError, RunLockedError, RunNotFoundError
+
+RECORD_FORMAT = 1
+SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+MASK = "********"
+
+
+def mask_env(env: dict[str, str]) -> dict[str, str]:
+    """The env with values of secret-looking names (KEY, SECRET, TOKEN, PASSWORD, CREDENTIAL) masked."""
+    return {k: (MASK if SECRET_NAME.search(k) else v) for k, v in env.items()}
+
+
+def new_run_id(pipeline: str) -> str:
+    """Sortable, unique, and safe as a folder name."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", pipeline).strip("-")[:40] or "run"
+    return f"{stamp}-{safe}-{secrets.token_hex(3)}"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of what changes a script's results (pandas 2 vs 3 ...), without importing anything new."""
+    from importlib import metadata
+
+    versions = {"python": sys.version.split()[0]}
+    for dist in ("pandas", "numpy", "pyarrow", "scikit-learn", "great-expectations", "pipetest_nb"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[dist] = metadata.version(dist)
+    return versions
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON so that a reader (or a crash) never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def edge_key(source: str, target: str) -> str:
+    return f"{source}->{target}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The record: a fold over events
+# --------------------------------------------------------------------------------------------------
+
+
+class RunRecord:
+    """Everything known about one run, rebuilt from events. ``data`` is what run.json holds."""
+
+    def __init__(self, data: dict[str, Any]):
+        self.data = data
+
+    @classmethod
+    def empty(cls) -> RunRecord:
+        return cls({"format": RECORD_FORMAT, "status": "created", "steps": {}, "edges": {}, "last_seq": -1})
+
+    # -- views -------------------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self.data.get("run_id", "")
+
+    @property
+    def status(self) -> str:
+        return self.data.get("status", "created")
+
+    @property
+    def steps(self) -> dict[str, dict[str, Any]]:
+        return self.data["steps"]
+
+    @property
+    def edges(self) -> dict[str, dict[str, Any]]:
+        return self.data["edges"]
+
+    def step_status(self, step: str) -> str:
+        return self.steps.get(step, {}).get("status", StepStatus.PENDING)
+
+    # -- the fold ----------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Update the record with one event; applying the same events in order always gives the same record."""
+        d = self.data
+        if event.seq <= d.get("last_seq", -1):
+            return
+        d["last_seq"] = event.seq
+        data = event.data
+        kind = event.kind
+        if kind == EventKind.RUN_STARTED:
+            d.update({k: v for k, v in data.items() if k != "steps"})
+            d["run_id"] = event.run_id
+            d["status"] = "running"
+            d.setdefault("started_at", event.time)
+            for name in data.get("steps", []):
+                d["steps"].setdefault(name, {"status": StepStatus.PENDING})
+        elif kind == EventKind.RUN_REOPENED:
+            d["status"] = "running"
+            d.setdefault("reopened", []).append({"time": event.time, **data})
+        elif kind == EventKind.STEP_STARTED:
+            step = d["steps"].setdefault(event.step, {})
+            attempts = step.get("attempts", 0) + 1
+            step.clear()
+            step.update({"status": StepStatus.RUNNING, "started_at": event.time, "attempts": attempts, **data})
+        elif kind in (EventKind.STEP_FINISHED, EventKind.STEP_STATUS):
+            step = d["steps"].setdefault(event.step, {})
+            if kind == EventKind.STEP_STATUS and data.get("status") in (StepStatus.PENDING,):
+                attempts = step.get("attempts", 0)
+                step.clear()
+                step["attempts"] = attempts
+            step.update(data)
+            if kind == EventKind.STEP_FINISHED:
+                step["finished_at"] = event.time
+        elif kind == EventKind.EDGE_CHECKED:
+            source, target = data["edge"]
+            entry = d["edges"].setdefault(edge_key(source, target), {"source": source, "target": target})
+            for part in ("compatibility", "expectations"):
+                if part in data:
+                    entry[part] = data[part]
+            entry["state"] = data.get("state", EdgeState.UNCHECKED)
+        elif kind == EventKind.RUN_FINISHED:
+            d.update(data)
+            d["finished_at"] = event.time
+
+    def summary(self) -> dict[str, Any]:
+        """The short form shown by ``pipetest runs`` and the debugger's run list."""
+        counts: dict[str, int] = {}
+        for step in self.steps.values():
+            counts[step.get("status", StepStatus.PENDING)] = counts.get(step.get("status", StepStatus.PENDING), 0) + 1
+        return {"run_id": self.run_id, "pipeline": self.data.get("pipeline", {}).get("name"),
+                "status": self.status, "started_at": self.data.get("started_at"),
+                "duration": self.data.get("duration"), "counts": counts,
+                "root_failure": self.data.get("root_failure")}
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """Events from an events.jsonl; a torn last line (the writer was killed mid-write) is skipped."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break  # torn write: never flushed completely
+            try:
+                yield Event.from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                continue
+
+
+def load_record(run_dir: Path) -> RunRecord:
+    """The run record: the last snapshot plus every event written after it."""
+    run_dir = Path(run_dir)
+    snapshot, events = run_dir / "run.json", run_dir / "events.jsonl"
+    if not snapshot.exists() and not events.exists():
+        raise RunNotFoundError(str(run_dir))
+    record = RunRecord.empty()
+    if snapshot.exists():
+        try:
+            record = RunRecord(json.loads(snapshot.read_text(encoding="utf-8")))
+        except (ValueError, OSError):
+            record = RunRecord.empty()  # unreadable snapshot: rebuild everything from the log
+    for event in read_events(events):
+        record.apply(event)
+    return record
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing a run
+# --------------------------------------------------------------------------------------------------
+
+
+class RunFolder:
+    """Paths inside one run folder. Every name is checked so that nothing leaves the folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def record_path(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def events_path(self) -> Path:
+        return self.path / "events.jsonl"
+
+    def _inside(self, *parts: str) -> Path:
+        from .dag import name_problem
+
+        for part in parts:
+            why = name_problem(part, "step or output")
+            if why:
+                raise PipetestError(f"refusing path {'/'.join(parts)!r} in run {self.run_id}: {why}")
+        path = self.path.joinpath(*parts)
+        real_root = os.path.realpath(self.path)
+        if os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
+            raise PipetestError(f"refusing path {path}: it resolves outside the run folder {self.path} "
+                                "(a symlink?); remove the link and rerun")
+        return path
+
+    def step_dir(self, step: str) -> Path:
+        return self._inside("steps", step)
+
+    def output_dir(self, step: str, output: str) -> Path:
+        return self._inside("steps", step, "outputs", output)
+
+    def input_dir(self, step: str, name: str) -> Path:
+        """Where generated (synthetic) or empty optional inputs of a step live."""
+        return self._inside("steps", step, "inputs", name)
+
+    def log_path(self, step: str, stream: str) -> Path:
+        return self.step_dir(step) / f"{stream}.log"
+
+
+class RunWriter:
+    """The single writer of a run: appends events, keeps the record, holds the folder's lock."""
+
+    def __init__(self, folder: RunFolder, record: RunRecord, snapshot_interval: float = 0.1):
+        self.folder = folder
+        self.record = record
+        self.snapshot_interval = snapshot_interval
+        self._lock = threading.RLock()
+        self._lock_file = _acquire_lock(folder.path)
+        self._events = open(folder.events_path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the run
+        self._seq = record.data.get("last_seq", -1)
+        self._last_snapshot = 0.0
+        self._dirty = False
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.run_id
+
+    def emit(self, kind: str, step: str | None = None, **data: Any) -> Event:
+        """Record one event: append it to the log (flushed), fold it into the record, snapshot."""
+        with self._lock:
+            self._seq += 1
+            event = Event(kind=kind, run_id=self.run_id, seq=self._seq, time=time.time(), step=step, data=data)
+            if kind != EventKind.STEP_OUTPUT:
+                self._events.write(json.dumps(event.to_dict(), default=str) + "\n")
+                self._events.flush()
+                self.record.apply(event)
+                self._dirty = True
+                self._maybe_snapshot(force=kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED,
+                                                    EventKind.RUN_REOPENED))
+            return event
+
+    def _maybe_snapshot(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_snapshot >= self.snapshot_interval:
+            atomic_write_json(self.folder.record_path, self.record.data)
+            self._last_snapshot = now
+            self._dirty = False
+
+    def flush(self) -> None:
+        """Write the snapshot now if anything changed since the last one."""
+        with self._lock:
+            if self._dirty:
+                self._maybe_snapshot(force=True)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._events.closed:
+                return
+            self.flush()
+            self._events.close()
+            _release_lock(self._lock_file)
+
+
+def _acquire_lock(run_dir: Path) -> Any:
+    import fcntl
+
+    fh = open(run_dir / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for the run's lifetime
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip()
+        fh.close()
+        raise RunLockedError(str(run_dir), holder) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+    fh.flush()
+    return fh
+
+
+def _release_lock(fh: Any) -> None:
+    import fcntl
+
+    with contextlib.suppress(OSError, ValueError):
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# The workspace
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """A folder holding runs and the step cache."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).absolute()
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    def create_run(self, pipeline_name: str, run_id: str | None = None) -> RunWriter:
+        run_id = run_id or new_run_id(pipeline_name)
+        folder = RunFolder(self.runs_dir / run_id)
+        folder.path.mkdir(parents=True, exist_ok=False)
+        return RunWriter(folder, RunRecord.empty())
+
+    def runs(self) -> list[RunRecord]:
+        """Every readable run, newest first."""
+        if not self.runs_dir.is_dir():
+            return []
+        records = []
+        for path in self.runs_dir.iterdir():
+            if path.is_dir():
+                with contextlib.suppress(PipetestError, OSError):
+                    records.append(load_record(path))
+        return sorted(records, key=lambda r: (r.data.get("started_at") or 0, r.run_id), reverse=True)
+
+
+def open_writer(run_dir: Path) -> RunWriter:
+    """Take over an existing run folder for writing (after a crash, or to go on with it)."""
+    record = load_record(run_dir)
+    return RunWriter(RunFolder(Path(run_dir)), record)
+
+
+def run_workspace(run_dir: Path) -> Workspace:
+    """The workspace a run folder belongs to (``<workspace>/runs/<run_id>``)."""
+    return Workspace(Path(run_dir).absolute().parent.parent)
