@@ -172,3 +172,11 @@ class SyntheticDataError(PipetestError):
     def __init__(self, step: str, input_name: str, reason: str):
         self.step, self.input_name, self.reason = step, input_name, reason
         super().__init__(f"step '{step}', input '{input_name}': cannot generate synthetic data: {reason}")
+
+
+class SuiteError(PipetestError):
+    """An expectation suite file that cannot be read or written."""
+
+    def __init__(self, file: str, reason: str):
+        self.file, self.reason = file, reason
+        super().__init__(f"expectation suite {file}: {reason}")

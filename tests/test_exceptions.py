@@ -15,6 +15,7 @@ from pipetest_nb.exceptions import (
     RunLockedError,
     RunNotFoundError,
     SpecProblem,
+    SuiteError,
     SyntheticDataError,
     TableNotFoundError,
     UnknownEdgeError,
@@ -33,6 +34,7 @@ SAMPLES = [
     UnknownEdgeError(("a.out", "b.IN"), [("a.out", "b.in")]),
     TableNotFoundError("trian", "/runs/r1/steps/s/outputs/o", ["train", "val"]),
     SyntheticDataError("load", "DATA", "no schema and no suite"),
+    SuiteError("expectations/raw.json", "file not found"),
 ]
 
 
