@@ -41,6 +41,8 @@ _EXPORTS = {
     "Workspace": "workspace",
     "StepStatus": "events",
     "EdgeState": "events",
+    "CursusIntegrationLayer": "cursus",
+    "load_cursus_pipeline": "cursus",
 }
 
 __all__ = sorted(_EXPORTS)

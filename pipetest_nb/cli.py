@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pipeline", help="pipeline file (.yaml, .yml or .json)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)
+
+    from .cursus import add_cursus_commands
+
+    add_cursus_commands(sub)
     return parser
 
 
