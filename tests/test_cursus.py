@@ -559,3 +559,46 @@ def test_cli_reports_user_mistakes_without_a_traceback(tmp_path):
     assert done.returncode == 1 and "file not found" in done.stderr and "Traceback" not in done.stderr
     done = pipetest("cursus", "match", CHAIN / "pipeline_dag.json", CHAIN / "config.json", "--input", "RAW")
     assert done.returncode == 1 and "--input must be STEP.NAME=PATH" in done.stderr
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+def test_chain_runs_end_to_end_with_the_executor(tmp_path):
+    from pipetest_nb.executor import PipelineExecutor
+
+    dag = load_cursus_pipeline(*CHAIN_ARGS, overrides=CHAIN / "overrides.yaml")
+    result = PipelineExecutor(workspace_dir=tmp_path, isolation="inprocess").execute_pipeline(
+        dag, data_source="files")
+    assert result.success, result.error
+    assert [r.step_name for r in result.completed_steps] == list(dag.steps)
+    metrics = json.loads((result.steps["ModelEvaluation_calibration"].outputs["metrics_output"]
+                          / "metrics.json").read_text())
+    assert metrics["job_type"] == "calibration" and metrics["rows"] == 6 and metrics["ids"] == list(range(34, 40))
+    signature = result.steps["TabularPreprocessing_training"].inputs["SIGNATURE"]
+    assert signature.is_dir() and not any(signature.iterdir())  # the optional input: an empty folder
+
+
+def test_a_session_steps_through_a_cursus_pipeline(tmp_path):
+    from pipetest_nb.session import Session
+
+    dag = load_cursus_pipeline(*CHAIN_ARGS, inputs={"CradleDataLoading_training.RAW": CHAIN / "data"})
+    with Session(dag, tmp_path, isolation="inprocess", progress=False) as session:
+        session.step()
+        session.step()
+        frame = session.outputs("TabularPreprocessing_training").frame(table="train/*.parquet")
+        assert len(frame) == 28 and {"id", "label"} <= set(frame.columns)
+        assert session.status["XGBoostTraining"] == "pending"
+
+
+def test_cli_run_checks_first_then_runs(tmp_path):
+    args = ("cursus", "run", CHAIN / "pipeline_dag.json", CHAIN / "config.json", "--contracts", CHAIN / "contracts",
+            "--workspace", tmp_path / "ws")
+    done = pipetest(*args)
+    assert done.returncode == 1 and "not running: fix the errors above first" in done.stderr
+    assert not (tmp_path / "ws").exists()
+    done = pipetest(*args, "--overrides", CHAIN / "overrides.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("succeeded") == 5
+    (metrics,) = (tmp_path / "ws").glob("runs/*/steps/ModelEvaluation_calibration/outputs/metrics_output/*.json")
+    assert json.loads(metrics.read_text())["accuracy"] > 0.5
