@@ -371,6 +371,10 @@ def _env_text(value: Any) -> str | None:
     return json.dumps(value)
 
 
+def _is_scalar_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)
+
+
 def _job_argument(flag: str, source: str | None, required: bool = True, default: Any = None) -> JobArgument:
     name = flag.lstrip("-").replace("-", "_")
     return JobArgument(name=name, flag=flag if flag.startswith("-") else f"--{flag}", source=source or name,
@@ -1052,8 +1056,9 @@ class CursusIntegrationLayer:
         args: dict[str, Any] = {}
         for name, arg in contract.job_arguments.items():
             value = fields.get(arg.source.lower(), arg.default)
+            scalar = isinstance(value, (str, int, float, bool))
             if value is not None:
-                args[name] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+                args[name] = value if scalar or _is_scalar_list(value) else json.dumps(value)
         args.update(overrides.for_step(step, "args"))
         return args
 
@@ -1251,9 +1256,9 @@ class CursusIntegrationLayer:
                             str(self.dag.file) if self.dag.file else None,
                             hint="it is kept as an ordering (depends_on); add a binding if data should flow"))
             except PipelineSpecError as exc:
-                findings += [ContractFinding("error", "spec", step, p.message, p.key, p.file, p.line, p.hint)
-                             for p in exc.problems]
-        return ContractValidationResult(findings)
+                findings += [ContractFinding("error", "spec", p.step or step, p.message, p.key, p.file, p.line,
+                                             p.hint) for p in exc.problems]
+        return ContractValidationResult(list(dict.fromkeys(findings)))  # a broken producer is reported once
 
 
 def load_cursus_pipeline(dag: Any, config: str | os.PathLike | Mapping[str, Any],

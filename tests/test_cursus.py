@@ -220,6 +220,11 @@ def test_same_name_field_beats_alias_and_overrides_beat_everything(tmp_path):
     assert again.env["ID_FIELD"] == "call" and layer.resolve_step_configuration("s").env["ID_FIELD"] == "override"
 
 
+def test_job_argument_values_keep_scalars_and_lists(tmp_path):
+    layer = env_layer(tmp_path, {"job_type": {"split": "train"}, "run_mode": ["a", 1]})
+    assert layer.resolve_step_configuration("s").args == {"job_type": '{"split": "train"}', "mode": ["a", 1]}
+
+
 def test_extra_env_aliases(tmp_path):
     dag, config, contracts = project(tmp_path, {"s": {"contract": ENV_CONTRACT, "fields": {"target": "y"}}}, [])
     layer = CursusIntegrationLayer(dag, config, contracts, env_aliases={"LABEL_FIELD": ("target",)})
@@ -500,6 +505,18 @@ def test_missing_contract_and_missing_main_are_findings(tmp_path):
     (contracts / "renamed.step.yaml").write_text("contract:\n  entry_point: a.py\n  outputs: {x: {}}\n")
     result = CursusIntegrationLayer(dag, config, contracts).check()
     assert [(f.kind, f.severity) for f in result.findings] == [("no_main", "error"), ("unused_output", "warning")]
+
+
+def test_a_broken_producer_is_reported_once_under_its_own_name(tmp_path):
+    dag, config, contracts = project(tmp_path, {"a": {"contract": outputs_contract("DATA")},
+                                                "b": {"contract": inputs_contract("DATA")}}, [("a", "b")])
+    data = json.loads(config.read_text())
+    data["configuration"]["specific"]["a"] = {"processing_entry_point": "gone.py"}
+    config.write_text(json.dumps(data))
+    layer = CursusIntegrationLayer(dag, config, contracts)
+    findings = layer.check().findings
+    assert [(f.step, f.kind) for f in findings] == [("a", "spec")]
+    assert "no contract for script 'gone.py'" in findings[0].message
 
 
 def test_overrides_mistakes(tmp_path):
