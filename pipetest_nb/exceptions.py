@@ -174,6 +174,13 @@ class SyntheticDataError(PipetestError):
         super().__init__(f"step '{step}', input '{input_name}': cannot generate synthetic data: {reason}")
 
 
+class LaunchError(PipetestError):
+    """A step could not be started at all (not a failure of the step: that is a ``StepOutcome``)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+
+
 class SuiteError(PipetestError):
     """An expectation suite file that cannot be read or written."""
 

@@ -9,6 +9,7 @@ import pytest
 from pipetest_nb import exceptions
 from pipetest_nb.exceptions import (
     ContractError,
+    LaunchError,
     PipelineCycleError,
     PipelineSpecError,
     PipetestError,
@@ -35,6 +36,7 @@ SAMPLES = [
     TableNotFoundError("trian", "/runs/r1/steps/s/outputs/o", ["train", "val"]),
     SyntheticDataError("load", "DATA", "no schema and no suite"),
     SuiteError("expectations/raw.json", "file not found"),
+    LaunchError("a pool worker exited while starting"),
 ]
 
 

@@ -1,0 +1,87 @@
+"""The inside of a step process: set it up, run the script, report the verdict, exit.
+
+A fresh interpreter starts here through ``BOOTSTRAP`` (the job arrives as JSON on stdin, the verdict
+leaves through the inherited file descriptor named on the command line); a warm pool worker calls
+``run_child`` in the child it forked. Either way the process is the leader of its own process group,
+its stdout/stderr are the step's log pipes, and it ends with ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import faulthandler
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .base import StepJob
+from .script import run_step
+
+#: Run by ``python -c`` with the folder holding pipetest_nb and the result fd as arguments; the
+#: folder is taken off ``sys.path`` again before the script runs.
+BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "from pipetest_nb.launch._child import main; main()")
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def main() -> NoReturn:
+    """Entry point of a fresh step interpreter: ``python -c BOOTSTRAP <root> <result fd>``."""
+    root, result_fd = sys.argv[1], int(sys.argv[2])
+    for entry in (root, ""):  # python script.py has neither pipetest's root nor the cwd on its path
+        if entry in sys.path:
+            sys.path.remove(entry)
+    message = json.load(sys.stdin)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    run_child(StepJob(**message["job"]), result_fd, message.get("deadline"))
+
+
+def run_child(job: StepJob, result_fd: int, deadline: float | None) -> NoReturn:
+    """Run the step in this (already isolated) process and exit with its status."""
+    sys.argv = [job.script]
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr] - live logs
+    faulthandler.enable()  # a segfault prints the Python traceback into stderr.log
+    if deadline is not None:  # show where the script was when its timeout hit
+        faulthandler.dump_traceback_later(max(0.01, deadline - time.time() - 0.05), exit=False)
+    if job.memory:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        soft = job.memory if hard == resource.RLIM_INFINITY else min(job.memory, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    result = run_step(job)
+    payload: dict[str, Any] = result.to_dict()
+    payload["io"] = _own_io()
+    data = json.dumps(payload, default=str).encode()
+    try:
+        while data:
+            data = data[os.write(result_fd, data):]
+        os.close(result_fd)
+    except OSError:
+        pass
+    if result.status == "succeeded":
+        code = 0
+    elif result.error_type == "exit_code" and result.returncode is not None:
+        code = result.returncode & 0xFF
+    else:
+        code = 1
+    faulthandler.cancel_dump_traceback_later()
+    try:
+        atexit._run_exitfuncs()  # the script's own exit handlers (logging flush, pools)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _own_io() -> list[int] | None:
+    """(bytes read, bytes written) by this process so far, from /proc/self/io."""
+    try:
+        fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+        return [int(fields["rchar"]), int(fields["wchar"])]
+    except (OSError, KeyError, ValueError):
+        return None

@@ -1,0 +1,137 @@
+"""Step logs: ``stdout.log`` / ``stderr.log`` capped in size with head and tail kept, passed on live.
+
+A step that prints 50 MB must not fill the disk nor the notebook: the first half of the limit goes
+to the file as it arrives, the last half is kept in memory and written at the end behind a
+``[... N bytes omitted ...]`` marker. Bytes that are not UTF-8 are kept as they are in the file
+and decoded with replacement characters for the live callback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from .base import OutputCallback
+
+
+class LogSink:
+    """One capped log file of one step; ``write`` may be called from any thread."""
+
+    def __init__(self, path: str | Path, limit: int, stream: str, on_output: OutputCallback | None = None):
+        self.path = Path(path)
+        self.stream = stream
+        self.total = 0
+        self._head_left = limit // 2
+        self._tail_limit = limit - limit // 2
+        self._tail = bytearray()
+        self._head_tail = bytearray()  # the last bytes of the head, for tail_text() of short logs
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        self._lock = threading.Lock()
+        self._on_output = on_output
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._lock:
+            if self._file.closed:
+                return
+            self.total += len(data)
+            rest = data
+            if self._head_left > 0:
+                head = rest[: self._head_left]
+                self._file.write(head)
+                self._file.flush()
+                self._head_left -= len(head)
+                self._head_tail = (self._head_tail + head)[-4096:]
+                rest = rest[len(head):]
+            if rest:
+                self._tail += rest
+                if len(self._tail) > self._tail_limit:
+                    del self._tail[: len(self._tail) - self._tail_limit]
+            text = self._decoder.decode(data) if self._on_output is not None else ""
+        if text:
+            self._emit(text)
+
+    def _emit(self, text: str) -> None:
+        try:
+            self._on_output(self.stream, text)  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - a broken view must not break the step; show it once
+            print(f"pipetest: the {self.stream} callback failed and was turned off:", file=sys.__stderr__)
+            traceback.print_exc(file=sys.__stderr__)
+            self._on_output = None
+
+    def tail_text(self, chars: int = 2000) -> str:
+        """The last ``chars`` characters written, for error messages."""
+        with self._lock:
+            data = bytes(self._tail[-chars * 2:]) if self._tail else bytes(self._head_tail)
+        return data.decode("utf-8", errors="replace")[-chars:]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file.closed:
+                return
+            if self._tail:
+                omitted = self.total - self._file.tell() - len(self._tail)
+                if omitted > 0:
+                    self._file.write(f"\n[... {omitted} bytes omitted ...]\n".encode())
+                self._file.write(self._tail)
+            self._file.close()
+            text = self._decoder.decode(b"", final=True) if self._on_output is not None else ""
+        if text:
+            self._emit(text)
+
+
+def stderr_tail(sink: LogSink, lines: int = 15) -> str:
+    """The last lines of a log, indented, ready to append to an error message ("" when empty)."""
+    text = sink.tail_text().rstrip()
+    if not text:
+        return ""
+    kept = text.splitlines()[-lines:]
+    return f"\n{sink.stream} (last lines):\n" + "\n".join("  " + line for line in kept)
+
+
+class SinkStream(io.TextIOBase):
+    """A text stream writing into a ``LogSink``: ``sys.stdout`` / ``sys.stderr`` of an in-process step."""
+
+    def __init__(self, sink: LogSink):
+        super().__init__()
+        self._sink = sink
+        self.buffer = _SinkBuffer(sink)
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        return "backslashreplace"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._sink.write(text.encode("utf-8", errors="backslashreplace"))
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _SinkBuffer(io.RawIOBase):
+    """``sys.stdout.buffer`` of an in-process step: raw bytes into the sink."""
+
+    def __init__(self, sink: LogSink):
+        super().__init__()
+        self._sink = sink
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._sink.write(bytes(data))
+        return len(data)

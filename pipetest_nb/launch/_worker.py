@@ -1,0 +1,110 @@
+"""A warm pool worker: imports the heavy libraries once, then forks a fresh child for every step.
+
+It talks to its launcher over a Unix ``SOCK_SEQPACKET`` socket, one JSON message per packet:
+
+* launcher -> worker: ``{"job": ..., "deadline": ..., "env": ...}`` with the step's stdout, stderr
+  and result pipes attached as file descriptors (``SCM_RIGHTS``);
+* worker -> launcher: ``{"ready": pid}`` once warm, then per step ``{"pid": child}`` once the child
+  leads its own process group and ``{"status": ..., "cpu": ..., "maxrss": ...}`` from ``wait4``.
+
+The worker exits when the launcher closes its end of the socket (or dies).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import socket
+import sys
+from typing import Any, NoReturn
+
+#: Run by ``python -c`` with the folder holding pipetest_nb and the socket's fd as arguments.
+BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "from pipetest_nb.launch._worker import main; main()")
+DEFAULT_PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet")
+MAX_MESSAGE = 1 << 20
+
+
+def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    data = json.dumps(message).encode()
+    if fds:
+        socket.send_fds(sock, [data], fds)
+    else:
+        sock.send(data)
+
+
+def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """One message and the descriptors that came with it; ``(None, [])`` when the peer is gone."""
+    data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 8)
+    return (json.loads(data) if data else None), list(fds)
+
+
+def preload(modules: list[str] | tuple[str, ...]) -> None:
+    for name in modules:
+        if name not in sys.modules:
+            with contextlib.suppress(Exception):  # the step itself will report a failing import
+                importlib.import_module(name)
+
+
+def main() -> None:
+    """Entry point: ``python -c BOOTSTRAP <root> <socket fd>``."""
+    root, fd = sys.argv[1], int(sys.argv[2])
+    for entry in (root, ""):
+        if entry in sys.path:
+            sys.path.remove(entry)
+    sock = socket.socket(fileno=fd)
+    preload(DEFAULT_PRELOAD + tuple(sys.argv[3:]))
+    from . import _child  # noqa: F401 - imported once here, not in every child
+
+    send(sock, {"ready": os.getpid()})
+    while True:
+        try:
+            message, fds = receive(sock)
+        except OSError:
+            return
+        if message is None:
+            return
+        preload(message["job"].get("preload") or ())
+        pid = os.fork()
+        if pid == 0:
+            _run_forked(sock, message, fds)
+        with contextlib.suppress(OSError):  # the child did it first, or is already gone
+            os.setpgid(pid, pid)
+        for f in fds:
+            os.close(f)
+        with contextlib.suppress(OSError):
+            send(sock, {"pid": pid})
+        _, status, usage = os.wait4(pid, 0)
+        try:
+            send(sock, {"status": status, "cpu": usage.ru_utime + usage.ru_stime,
+                        "maxrss": usage.ru_maxrss * 1024})
+        except OSError:
+            return
+
+
+def _run_forked(sock: socket.socket, message: dict[str, Any], fds: list[int]) -> NoReturn:
+    try:
+        os.setpgid(0, 0)
+        sock.close()
+        out_w, err_w, res_w = fds
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.close(out_w)
+        os.close(err_w)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        atexit._clear()  # the worker's exit handlers are not the step's
+        os.environ.clear()
+        os.environ.update(message["env"])
+        if "numpy" in sys.modules:  # a fresh interpreter would seed numpy's global generator anew
+            sys.modules["numpy"].random.seed()
+        from ._child import run_child
+        from .base import StepJob
+
+        run_child(StepJob(**message["job"]), res_w, message.get("deadline"))
+    finally:
+        os._exit(70)
