@@ -290,9 +290,9 @@ def read_cursus_dag(source: Any) -> CursusDAG:
     elif hasattr(source, "nodes") and hasattr(source, "edges"):
         raw_nodes, raw_edges = source.nodes, source.edges
     else:
-        raise PipelineSpecError([SpecProblem(f"cannot read a Cursus DAG from {type(source).__name__}",
+        raise PipelineSpecError([SpecProblem(f"cannot read a Cursus DAG from {type(source).__name__}", file=where,
                                              hint="give a DAG JSON file, a dict or an object with .nodes and "
-                                                  ".edges")])
+                                                  ".edges")], source=where)
     problems: list[SpecProblem] = []
     nodes: list[str] = []
     for node in list(raw_nodes or []):
@@ -1318,9 +1318,11 @@ def cmd_cursus_check(args: argparse.Namespace) -> int:
     """Print every contract finding; exit 1 when there is an error."""
     layer = _layer_from_args(args)
     result = layer.check()
-    print(result.format())
+    if result.findings:
+        print(result.format())
     if result.ok:
-        print(f"OK: {len(layer.steps)} steps agree with their contracts")
+        count = len(layer.steps)
+        print(f"OK: {count} step{' agrees' if count == 1 else 's agree'} with {'its contract' if count == 1 else 'their contracts'}")
     return 0 if result.ok else 1
 
 
