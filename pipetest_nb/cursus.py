@@ -975,7 +975,7 @@ class CursusIntegrationLayer:
                 out.append(Binding(step, name, "path", path=paths[name], required=spec.required))
             elif target in overrides.bindings:
                 source = overrides.bindings[target]
-                out.append(self._unbound(step, name, spec, contract) if source is None else
+                out.append(self._unbound(step, name, spec) if source is None else
                            Binding(step, name, "override", source=source, confidence=1.0, required=spec.required))
             else:
                 out.append(self._match_input(step, name, spec, contract, producers))
@@ -994,7 +994,7 @@ class CursusIntegrationLayer:
                 if scored:
                     candidates.append((scored[1], scored[0], f"{producer}.{output}"))
         if not candidates:
-            return self._unbound(step, name, spec, contract)
+            return self._unbound(step, name, spec)
         candidates.sort(key=lambda c: -c[0])
         best, kind, source = candidates[0]
         hint = f"bindings: {{{step}.{name}: PRODUCER.OUTPUT}}"
@@ -1012,7 +1012,7 @@ class CursusIntegrationLayer:
         return Binding(step, name, kind, source=source, confidence=best, required=spec.required,
                        candidates=tuple(c[2] for c in candidates[1:]))
 
-    def _unbound(self, step: str, name: str, spec: ContractInput, contract: CursusContract) -> Binding:
+    def _unbound(self, step: str, name: str, spec: ContractInput) -> Binding:
         if spec.required:
             return Binding(step, name, "unbound", required=True)
         indexed = self._indexes_directly(step, name)
@@ -1076,13 +1076,14 @@ class CursusIntegrationLayer:
                 inputs[b.input] = {"optional": True}
             elif b.kind == "unbound" and strict:
                 problems.append(self._unbound_problem(step, b.input, contract))
-        unknown = [n for n in overrides.for_step(step, "inputs") if n not in contract.inputs]
-        for name in unknown:
-            problems.append(SpecProblem(f"overrides give a path for input '{name}', which the contract of step "
-                                        f"'{step}' does not declare", step=step, key=f"inputs.{name}",
-                                        file=str(overrides.file) if overrides.file else None,
-                                        hint=_suggest(name, contract.inputs)
-                                        or f"its inputs are: {', '.join(contract.inputs) or 'none'}"))
+        given = [(n, "a path") for n in overrides.for_step(step, "inputs")]
+        given += [(t.split(".", 1)[1], "a binding") for t in overrides.bindings if t.split(".", 1)[0] == step]
+        for name, what in given:
+            if name not in contract.inputs:
+                problems.append(SpecProblem(
+                    f"overrides give {what} for input '{name}', which the contract of step '{step}' does not "
+                    "declare", step=step, key=f"inputs.{name}", file=str(overrides.file) if overrides.file else None,
+                    hint=_suggest(name, contract.inputs) or f"its inputs are: {', '.join(contract.inputs) or 'none'}"))
         _fail(problems, None)
         bound = {b.source.split(".", 1)[0] for b in bindings if b.source and b.ok}
         raw: dict[str, Any] = {"script": str(self.script_for(step)), "mode": "main", "inputs": inputs,
@@ -1186,7 +1187,8 @@ class CursusIntegrationLayer:
 
         for name in contract.required_env:
             if name not in config.env:
-                fields = ", ".join([name.lower(), *self.env_aliases.get(name, ())])
+                aliases = self.env_aliases.get(name, ())
+                fields = f"'{name.lower()}'" + (f" (or {', '.join(aliases)})" if aliases else "")
                 add("error", "missing_env_var", f"required env var {name} has no value", name,
                     line=contract.line("env", name),
                     hint=f"set the config field {fields} in its configuration, or env: {{{name}: ...}} in the "
@@ -1242,8 +1244,9 @@ class CursusIntegrationLayer:
             try:
                 bindings = self.bindings_for(step)
                 unsure = {b.input: b for b in bindings if b.problem}
-                file = str(self.contract_for(step).file)
-                findings += [ContractFinding("error", f"{b.kind}_binding", step, b.problem, b.input, file)
+                contract = self.contract_for(step)
+                findings += [ContractFinding("error", f"{b.kind}_binding", step, b.problem, b.input,
+                                             str(contract.file), contract.line("input", b.input))
                              for b in unsure.values()]
                 findings += [f for f in self.validate_step_contract(step).findings
                              if not (f.kind == "unbound_input" and f.name in unsure)]
@@ -1265,9 +1268,12 @@ def load_cursus_pipeline(dag: Any, config: str | os.PathLike | Mapping[str, Any]
                          contracts_dir: str | os.PathLike | None = None,
                          overrides: str | os.PathLike | Mapping[str, Any] | None = None,
                          inputs: Mapping[str, str | os.PathLike] | None = None,
-                         source_root: str | os.PathLike | None = None) -> PipelineDAG:
+                         source_root: str | os.PathLike | None = None, *,
+                         env_aliases: Mapping[str, tuple[str, ...]] | None = None,
+                         min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> PipelineDAG:
     """Read a Cursus pipeline and return it as a ``PipelineDAG`` (steps in ``main`` mode)."""
-    return CursusIntegrationLayer(dag, config, contracts_dir, overrides, inputs, source_root).to_pipeline()
+    return CursusIntegrationLayer(dag, config, contracts_dir, overrides, inputs, source_root,
+                                  env_aliases=env_aliases, min_confidence=min_confidence).to_pipeline()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -308,6 +308,8 @@ def test_ambiguous_bindings_are_spec_errors_resolved_by_an_override(tmp_path):
     assert "required input 'OTHER' is not bound" in problems["inputs.OTHER"].message
     with pytest.raises(PipelineSpecError, match="matches 2 outputs"):
         layer.resolve_step_configuration("join")
+    errors = {(f.kind, f.name, f.line) for f in layer.check().errors}
+    assert errors == {("ambiguous_binding", "DATA", 3), ("unbound_input", "OTHER", 4)}
     resolved = CursusIntegrationLayer(dag, config, contracts, overrides={
         "bindings": {"join.DATA": "right.DATA", "join.OTHER": "left.DATA"}})
     join = resolved.to_pipeline().steps["join"]
@@ -532,6 +534,9 @@ def test_overrides_mistakes(tmp_path):
                                                         "CradleDataLoading_training.RAW": "y"})
     with pytest.raises(PipelineSpecError, match="does not declare.*did you mean 'RAW'"):
         layer.to_pipeline()
+    layer = CursusIntegrationLayer(*CHAIN_ARGS, overrides={"bindings": {"XGBoostTraining.processed": None}})
+    with pytest.raises(PipelineSpecError, match="overrides give a binding for input 'processed'"):
+        layer.resolve_step_configuration("XGBoostTraining")
 
 
 # -- command line ---------------------------------------------------------------------------------
