@@ -41,6 +41,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     dag = load_pipeline(args.pipeline)
     plan = PipelineDAGResolver(dag).create_execution_plan()
+    from .exceptions import PipelineSpecError
+    from .expectations import check_suite_files
+
+    suite_problems = check_suite_files(dag)
+    if suite_problems:
+        raise PipelineSpecError(suite_problems, source=str(args.pipeline))
     print(f"OK: pipeline '{dag.name}' from {args.pipeline}: {len(plan.execution_order)} steps, "
           f"{len(dag.data_edges())} data edges, {len(plan.generations)} generations")
     return 0
@@ -68,6 +74,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_expectations_draft(args: argparse.Namespace) -> int:
+    """Draft a starter suite from a run's output; print it, or write it with -o."""
+    from .expectations import draft_suite, write_suite
+
+    suite = draft_suite(args.run_dir, args.target, table=args.table, name=args.name)
+    if not args.output_file:
+        print(json.dumps(suite, indent=2))
+        return 0
+    path = write_suite(suite, args.output_file, overwrite=args.force)
+    print(f"wrote {path}: {len(suite['expectations'])} expectations drafted from "
+          f"{suite['meta']['drafted_from_rows']} rows; edit it before relying on it")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipetest", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -80,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pipeline", help="pipeline file (.yaml, .yml or .json)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("expectations", help="work with Great Expectations suites")
+    exp = p.add_subparsers(dest="expectations_command", required=True, metavar="ACTION")
+    p = exp.add_parser("draft", help="draft a suite from a run's output (STEP.OUTPUT)")
+    p.add_argument("run_dir", help="run folder (<workspace>/runs/<run_id>)")
+    p.add_argument("target", metavar="STEP.OUTPUT", help="the output to describe, e.g. load.raw_data")
+    p.add_argument("-o", "--output-file", help="write the suite here (e.g. expectations/load.raw_data.json)")
+    p.add_argument("--table", help="table name or glob inside the output (default: every table)")
+    p.add_argument("--name", help="suite name (default: STEP.OUTPUT)")
+    p.add_argument("--force", action="store_true", help="replace an existing suite file")
+    p.set_defaults(func=cmd_expectations_draft)
 
     from .cursus import add_cursus_commands
 
