@@ -47,7 +47,7 @@ def hash_tree(path: Path, digest: Any) -> None:
 
 
 def cache_key(script: Path, config: dict[str, Any], inputs: dict[str, Path]) -> str:
-    """Hash of the script's content, the step's config (mode, env, args) and its inputs' contents."""
+    """Hash of the script's content, the step's config (name, mode, env, args) and its inputs' contents."""
     digest = hashlib.sha256()
     hash_file(Path(script), digest)
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())

@@ -74,6 +74,124 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _human_bytes(n: float | None) -> str:
+    if not n:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def print_run_summary(record: dict) -> None:
+    """The end-of-run table: one row per step, then the root failure first and what it kept from running."""
+    rows = []
+    for name, step in record.get("steps", {}).items():
+        metrics = step.get("metrics") or {}
+        duration = metrics.get("duration")
+        error = step.get("error_type") or ""
+        rows.append((name, step.get("status", "pending"), f"{duration:.2f}s" if duration else "-",
+                     _human_bytes(metrics.get("peak_rss")), error))
+    print(format_table(["step", "status", "duration", "peak memory", "error"], rows))
+    root = record.get("root_failure")
+    if root:
+        print(f"\nRoot failure: step '{root['step']}' ({root.get('error_type')}):")
+        for line in str(root.get("error_message") or "").splitlines()[:40]:
+            print(f"  {line}")
+        if record.get("not_run"):
+            print(f"Not run because of it: {', '.join(record['not_run'])}")
+        if record.get("other_failures"):
+            print(f"Other failed steps: {', '.join(record['other_failures'])}")
+    duration = record.get("duration") or 0.0
+    print(f"\nRun {record.get('run_id')}: {record.get('status')} in {duration:.2f}s")
+
+
+def _print_step_event(event) -> None:
+    from .events import EventKind
+
+    if event.kind == EventKind.STEP_FINISHED:
+        duration = (event.data.get("metrics") or {}).get("duration")
+        extra = f" ({event.data['error_type']})" if event.data.get("error_type") else ""
+        print(f"  {event.data.get('status', ''):<11} {event.step}" + (f"  {duration:.2f}s" if duration else "")
+              + extra, flush=True)
+    elif event.kind == EventKind.STEP_STATUS and event.data.get("status") == "blocked":
+        print(f"  {'blocked':<11} {event.step}  (needs {event.data.get('blocked_by')})", flush=True)
+
+
+def _finish_run(run, args: argparse.Namespace) -> int:
+    record = run.record
+    print()
+    print_run_summary(record)
+    print(f"Run folder: {run.run_dir}")
+    if getattr(args, "report_json", None):
+        from .monitor import PipelineMonitor
+        from .workspace import load_record
+
+        monitor, run_id = PipelineMonitor.from_record(load_record(run.run_dir))
+        Path(args.report_json).write_text(json.dumps(monitor.generate_report(run_id), indent=2, default=str))
+        print(f"JSON report: {args.report_json}")
+    return 0 if record.get("status") == "succeeded" else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a pipeline (or a slice of it) and print a summary; exit 1 if anything failed."""
+    from .executor import PipelineRun, reuse_upstream
+
+    dag = load_pipeline(args.pipeline)
+    run = PipelineRun(dag, args.workspace, isolation=args.isolation, cache=not args.no_cache,
+                      data_source=args.data_source)
+    try:
+        run.bus.subscribe(_print_step_event)
+        print(f"Running '{dag.name}' ({len(run.plan.execution_order)} steps) in {run.run_dir}", flush=True)
+        steps = None
+        if args.from_step or args.to_step:
+            steps = run.plan.subset(from_steps=args.from_step, to_steps=args.to_step).execution_order
+            reuse_upstream(run, steps)
+        run.run(steps, jobs=args.jobs)
+        return _finish_run(run, args)
+    finally:
+        run.close()
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Reopen a run (also one killed mid-step) and run what is left."""
+    from .executor import PipelineRun
+
+    run = PipelineRun.reopen(args.run_dir, **({"isolation": args.isolation} if args.isolation else {}))
+    try:
+        run.bus.subscribe(_print_step_event)
+        retry = [s for s, st in run.statuses.items() if st in ("failed", "blocked")]
+        run.reset_steps(retry)
+        print(f"Resuming {run.run_dir}", flush=True)
+        run.run(jobs=args.jobs)
+        return _finish_run(run, args)
+    finally:
+        run.close()
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """The runs in a workspace, newest first."""
+    import datetime as dt
+
+    from .workspace import Workspace
+
+    rows = []
+    for record in Workspace(Path(args.workspace)).runs():
+        summary = record.summary()
+        started = summary["started_at"]
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items()))
+        root = summary["root_failure"]
+        rows.append((summary["run_id"], summary["pipeline"], summary["status"],
+                     dt.datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S") if started else "-",
+                     counts, f"{root['step']}: {root['error_type']}" if root else ""))
+    if not rows:
+        print(f"No runs in {args.workspace}")
+        return 0
+    print(format_table(["run", "pipeline", "status", "started", "steps", "root failure"], rows))
+    return 0
+
+
 def cmd_expectations_draft(args: argparse.Namespace) -> int:
     """Draft a starter suite from a run's output; print it, or write it with -o."""
     from .expectations import draft_suite, write_suite
@@ -111,6 +229,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="suite name (default: STEP.OUTPUT)")
     p.add_argument("--force", action="store_true", help="replace an existing suite file")
     p.set_defaults(func=cmd_expectations_draft)
+
+    p = sub.add_parser("run", help="run a pipeline and print a summary (exit 1 if a step failed)")
+    p.add_argument("pipeline", help="pipeline file (.yaml, .yml or .json)")
+    p.add_argument("--from", dest="from_step", metavar="STEP", help="start here (earlier outputs are reused)")
+    p.add_argument("--to", dest="to_step", metavar="STEP", help="stop after this step")
+    p.add_argument("--jobs", type=int, default=1, help="independent steps to run side by side")
+    p.add_argument("--workspace", default="pipetest_workspace", help="where runs and the cache live")
+    p.add_argument("--isolation", choices=["subprocess", "inprocess", "pool"], help="override the file's")
+    p.add_argument("--data-source", choices=["files", "synthetic"], default="files",
+                   help="synthetic: generate external inputs from their schemas")
+    p.add_argument("--no-cache", action="store_true", help="run every step even if its inputs are unchanged")
+    p.add_argument("--report-json", metavar="FILE", help="write the run report as JSON (for CI)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="reopen a run (also one killed mid-step) and run what is left")
+    p.add_argument("run_dir", help="a folder under <workspace>/runs/")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--isolation", choices=["subprocess", "inprocess", "pool"])
+    p.add_argument("--report-json", metavar="FILE", help="write the run report as JSON (for CI)")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("runs", help="list the runs in a workspace, newest first")
+    p.add_argument("--workspace", default="pipetest_workspace")
+    p.set_defaults(func=cmd_runs)
+
+    from .demo import add_demo_arguments
+    from .report import add_report_arguments
+
+    add_demo_arguments(sub.add_parser("demo", help="copy the demo pipeline into the workspace, run it, write its report"))
+    add_report_arguments(sub.add_parser("report", help="write the HTML report of a run (and its JSON form)"))
 
     from .cursus import add_cursus_commands
 

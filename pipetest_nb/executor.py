@@ -22,7 +22,7 @@ from typing import Any
 from .cache import StepCache, cache_key
 from .dag import InputSpec, PipelineDAG, StepConfig
 from .errors import PipelineErrorHandler, RecoveryStrategy
-from .events import EventBus, EventKind, StepStatus
+from .events import EdgeState, EventBus, EventKind, StepStatus
 from .exceptions import ContractError, PipetestError, UnknownStepError
 from .launch.base import Launcher, StepJob, StepOutcome
 from .monitor import StepMetrics
@@ -31,6 +31,7 @@ from .results import PipelineExecutionResult, StepResult
 from .workspace import (
     RunWriter,
     Workspace,
+    edge_key,
     library_versions,
     mask_env,
     open_writer,
@@ -210,7 +211,8 @@ class PipelineRun:
                        isolation="executor" if self.executor else (self.isolation or config.isolation or "subprocess"),
                        inputs=job.input_paths, outputs=job.output_paths, env=mask_env(job.environ_vars),
                        args=job.job_args)
-            outcome, key, cached = self._execute(step, job, problems)
+            input_failure = None if problems else self._check_inputs(step, config)
+            outcome, key, cached = self._execute(step, job, problems, input_failure)
             finished = self._finish_step(step, job, outcome, key, cached)
             if finished["status"] != StepStatus.FAILED:
                 self._emit(EventKind.STEP_FINISHED, step, **finished)
@@ -251,15 +253,19 @@ class PipelineRun:
             self._halt = True  # fail_pipeline and pause both stop the run here
             return self.step_result(step)
 
-    def _execute(self, step: str, job: StepJob, problems: list[str]) -> tuple[StepOutcome, str | None, dict | None]:
+    def _execute(self, step: str, job: StepJob, problems: list[str], input_failure: str | None
+                 ) -> tuple[StepOutcome, str | None, dict | None]:
+        now = time.time()
         if problems:
-            now = time.time()
             return (StepOutcome(status=StepStatus.FAILED, error_type="contract_error",
                                 error_message=str(ContractError(step, problems)), started_at=now, finished_at=now),
                     None, None)
+        if input_failure:
+            return (StepOutcome(status=StepStatus.FAILED, error_type="data_compatibility_error",
+                                error_message=input_failure, started_at=now, finished_at=now), None, None)
         key = None
         if self.use_cache:
-            key = cache_key(Path(job.script), {"mode": job.mode, "env": job.environ_vars, "args": job.job_args},
+            key = cache_key(Path(job.script), {"step": step, "mode": job.mode, "env": job.environ_vars, "args": job.job_args},
                             {k: Path(v) for k, v in job.input_paths.items()})
             entry = self.cache.get(key)
             if entry is not None:
@@ -279,6 +285,27 @@ class PipelineRun:
         finally:
             self._running.pop(step, None)
         return outcome, key, None
+
+    def _check_inputs(self, step: str, config: StepConfig) -> str | None:
+        """Check incoming edges whose data was not checked in this run (reused or cached outputs)."""
+        from .dataflow import check_edge
+
+        failures = []
+        for name, spec in config.inputs.items():
+            if not spec.source or not spec.declares_checks:
+                continue
+            target = f"{step}.{name}"
+            if edge_key(spec.source, target) in self.writer.record.edges:
+                continue
+            producer, output = spec.producer, spec.output
+            edge = self.dag.edge(spec.source, target)
+            report = check_edge(producer, output, self.writer.folder.output_dir(producer, output), step, spec,
+                                self.dag.steps[producer].outputs.get(output), tables=edge.tables if edge else None)
+            self._emit(EventKind.EDGE_CHECKED, step, edge=[spec.source, target], state=report.state,
+                       compatibility=report.to_dict())
+            if not report.compatible:
+                failures.append(str(report))
+        return "\n".join(failures) or None
 
     def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
         create_time = None
@@ -307,15 +334,74 @@ class PipelineRun:
                                 "error_type": outcome.error_type, "error_message": outcome.error_message,
                                 "exception_type": outcome.exception_type, "traceback": outcome.traceback,
                                 "returncode": outcome.returncode, "signal": outcome.signal}
-        if cached is not None:
-            data.update(status=StepStatus.CACHED, cached_from=cached.get("run_id"), cache_key=key)
         if status == StepStatus.SUCCEEDED:
-            metrics["output_size"] = sum(_tree_size(Path(p)) for p in job.output_paths.values())
-            if cached is None and key is not None:
+            failure = self._check_outputs(step, job, data)
+            if failure is not None:
+                data.update(status=StepStatus.FAILED, error_type=failure[0], error_message=failure[1])
+            elif cached is not None:
+                data.update(status=StepStatus.CACHED, cached_from=cached.get("run_id"), cache_key=key)
+            elif key is not None:
                 self.cache.put(key, self.dag.name, step, self.run_id,
                                {n: Path(p) for n, p in job.output_paths.items()})
                 data["cache_key"] = key
         return {k: v for k, v in data.items() if v is not None}
+
+    def _check_outputs(self, step: str, job: StepJob, data: dict[str, Any]) -> tuple[str, str] | None:
+        """Inspect what the step wrote and check every edge leaving it; the first blocking finding, if any.
+
+        Each checked edge is announced (EDGE_CHECKED) so the record and the graph know its state.
+        """
+        from .dataflow import (
+            DataCompatibilityReport,
+            DataCompatibilityValidator,
+            check_output_edges,
+            inspect_output,
+        )
+
+        config = self.plan.step_configs[step]
+        metrics = data["metrics"]
+        reports: list[DataCompatibilityReport] = []
+        failures: list[tuple[str, str]] = []
+        rows_out = 0
+        output_size = 0
+        for name, folder in job.output_paths.items():
+            spec = config.outputs.get(name)
+            info = inspect_output(folder, spec)
+            output_size += info.total_size
+            rows_out = rows_out + info.total_rows if rows_out is not None and info.total_rows is not None else None
+            if spec is not None and (spec.schema is not None or (spec.format and spec.format != "binary")):
+                declared = DataCompatibilityValidator().validate_step_transition(
+                    info, {"format": spec.format if spec.format != "binary" else None, "schema": spec.schema},
+                    edge=f"{step}.{name} (as declared by {step})", tables=spec.tables)
+                reports.append(declared)
+                if not declared.compatible:
+                    failures.append(("data_compatibility_error", str(declared)))
+            edge_reports = {r.edge: r for r in check_output_edges(self.dag, step, name, folder)}
+            gx_checks = _expectation_checks(self.dag, step, name, Path(folder))
+            for source, target in self.dag.data_edges():
+                if source != f"{step}.{name}":
+                    continue
+                report = edge_reports.get(f"{source} -> {target}")
+                checks = [c for c in gx_checks if tuple(c.edge) == (source, target)]
+                if report is None and not checks:
+                    continue
+                state = _worst(([report.state] if report else []) + [c.state for c in checks])
+                self._emit(EventKind.EDGE_CHECKED, step, edge=[source, target], state=state,
+                           **({"compatibility": report.to_dict()} if report else {}),
+                           **({"expectations": [c.to_dict() for c in checks]} if checks else {}))
+                if report is not None:
+                    reports.append(report)
+                    if not report.compatible:
+                        failures.append(("data_compatibility_error", str(report)))
+                for check in checks:
+                    if check.state == EdgeState.FAILED:
+                        failures.append(("expectation_failed", str(check)))
+        metrics["output_size"] = output_size
+        metrics["rows_out"] = rows_out
+        combined = DataCompatibilityReport.combine(reports) if reports else DataCompatibilityReport(
+            True, [], [], {"outputs": {n: str(p) for n, p in job.output_paths.items()}, "checks": 0})
+        data["data_validation_report"] = combined.to_dict()
+        return failures[0] if failures else None
 
     def _block_downstream(self, step: str) -> None:
         for down in self.plan.downstream(step):
@@ -334,7 +420,7 @@ class PipelineRun:
             duration=float(metrics_data.get("duration") or 0.0),
             metrics=StepMetrics.from_dict(step, metrics_data, status, entry.get("started_at"),
                                           entry.get("finished_at")) if metrics_data else None,
-            data_validation_report=entry.get("data_validation_report"),
+            data_validation_report=_report(entry.get("data_validation_report")),
             edge_checks=list(entry.get("edge_checks") or []),
             error_type=entry.get("error_type"), error_message=entry.get("error_message"),
             traceback=entry.get("traceback"), attempts=int(entry.get("attempts") or 0),
@@ -499,6 +585,28 @@ def _kill_leftover(entry: dict[str, Any]) -> bool:
             proc.kill()
         return True
     return False
+
+
+def _report(data: dict | None) -> Any:
+    if data is None:
+        return None
+    from .dataflow import DataCompatibilityReport
+
+    return DataCompatibilityReport.from_dict(data)
+
+
+_STATE_ORDER = (EdgeState.UNCHECKED, EdgeState.PASSED, EdgeState.WARNED, EdgeState.FAILED)
+
+
+def _worst(states: list[str]) -> str:
+    return max(states, key=_STATE_ORDER.index, default=EdgeState.UNCHECKED)
+
+
+def _expectation_checks(dag: PipelineDAG, step: str, output: str, folder: Path) -> list[Any]:
+    """The Great Expectations checks of an output's edges (GX is imported only when a suite applies)."""
+    from .expectations import check_output
+
+    return check_output(dag, step, output, folder)
 
 
 def _tree_size(path: Path) -> int:
