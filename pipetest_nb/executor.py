@@ -48,7 +48,7 @@ class PipelineRun:
     def __init__(self, dag: PipelineDAG, workspace: Workspace | str | os.PathLike = "pipetest_workspace", *,
                  isolation: str | None = None, executor: Executor | None = None, cache: bool = True,
                  data_source: str = "files", on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE,
-                 synthetic_rows: int = 1000, writer: RunWriter | None = None):
+                 synthetic_rows: int | None = None, writer: RunWriter | None = None):
         if data_source not in DATA_SOURCES:
             raise PipetestError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got {data_source!r}")
         self.dag = dag
@@ -58,7 +58,7 @@ class PipelineRun:
         self.executor = executor
         self.use_cache = cache
         self.data_source = data_source
-        self.synthetic_rows = synthetic_rows
+        self.synthetic_rows = synthetic_rows  # None: each schema's rows, else the generator's default
         self.errors = PipelineErrorHandler(default=on_error)
         self.cache = StepCache(self.workspace.cache_dir)
         self.bus = EventBus()
@@ -151,13 +151,14 @@ class PipelineRun:
                                 f"completed ({self.status_of(producer)}); run it first")
                 return None
             return folder.output_dir(producer, output)
-        if self.data_source == "synthetic" and spec.schema is not None:
-            from .synthetic import generate_input
+        if self.data_source == "synthetic":
+            from .synthetic import generate_input, suite_for_input
 
-            dest = folder.input_dir(step, name)
-            shutil.rmtree(dest, ignore_errors=True)
-            return generate_input(spec, dest, rows=self.synthetic_rows, seed=0,
-                                  suite=_suite_for_input(self.dag, step, name))
+            suite = suite_for_input(self.dag, step, name)
+            if spec.schema is not None or suite is not None:
+                dest = folder.input_dir(step, name)
+                shutil.rmtree(dest, ignore_errors=True)
+                return generate_input(spec, dest, rows=self.synthetic_rows, seed=0, suite=suite, step=step)
         if spec.path is not None:
             if spec.path.exists():
                 return spec.path
@@ -382,7 +383,7 @@ class PipelineRun:
                 if source != f"{step}.{name}":
                     continue
                 report = edge_reports.get(f"{source} -> {target}")
-                checks = [c for c in gx_checks if tuple(c.edge) == (source, target)]
+                checks = [c for c in gx_checks if c.edge == f"{source} -> {target}"]
                 if report is None and not checks:
                     continue
                 state = _worst(([report.state] if report else []) + [c.state for c in checks])
@@ -396,12 +397,19 @@ class PipelineRun:
                 for check in checks:
                     if check.state == EdgeState.FAILED:
                         failures.append(("expectation_failed", str(check)))
+            unread = [c for c in gx_checks if c.edge == f"{step}.{name}"]  # an output no step reads
+            if unread:
+                data.setdefault("output_checks", []).extend(c.to_dict() for c in unread)
+                failures += [("expectation_failed", str(c)) for c in unread if c.state == EdgeState.FAILED]
         metrics["output_size"] = output_size
         metrics["rows_out"] = rows_out
         combined = DataCompatibilityReport.combine(reports) if reports else DataCompatibilityReport(
             True, [], [], {"outputs": {n: str(p) for n, p in job.output_paths.items()}, "checks": 0})
         data["data_validation_report"] = combined.to_dict()
-        return failures[0] if failures else None
+        metrics["rows_in"] = _rows_in(job)
+        if not failures:
+            return None
+        return failures[0][0], "\n".join(message for _, message in failures)
 
     def _block_downstream(self, step: str) -> None:
         for down in self.plan.downstream(step):
@@ -595,6 +603,21 @@ def _report(data: dict | None) -> Any:
     return DataCompatibilityReport.from_dict(data)
 
 
+def _rows_in(job: StepJob) -> int | None:
+    """Rows of the tables a step read, where cheap to know (parquet metadata, counted csv lines)."""
+    from .dataflow import inspect_output
+
+    total = 0
+    for path in job.input_paths.values():
+        if not Path(path).is_dir():
+            return None
+        rows = inspect_output(path).total_rows
+        if rows is None:
+            return None
+        total += rows
+    return total
+
+
 _STATE_ORDER = (EdgeState.UNCHECKED, EdgeState.PASSED, EdgeState.WARNED, EdgeState.FAILED)
 
 
@@ -618,15 +641,6 @@ def _tree_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.path.getsize(os.path.join(root, name))
     return total
-
-
-def _suite_for_input(dag: PipelineDAG, step: str, name: str) -> dict | None:
-    """The expectation suite that describes an external input, if the validation layer finds one."""
-    try:
-        from .expectations import suite_for_input
-    except ImportError:
-        return None
-    return suite_for_input(dag, step, name)
 
 
 # --------------------------------------------------------------------------------------------------
