@@ -119,7 +119,7 @@ def _print_step_event(event) -> None:
         print(f"  {'blocked':<11} {event.step}  (needs {event.data.get('blocked_by')})", flush=True)
 
 
-def _finish_run(run, args: argparse.Namespace) -> int:
+def _finish_run(run, args: argparse.Namespace, steps: list[str] | None = None) -> int:
     record = run.record
     print()
     print_run_summary(record)
@@ -131,7 +131,7 @@ def _finish_run(run, args: argparse.Namespace) -> int:
         monitor, run_id = PipelineMonitor.from_record(load_record(run.run_dir))
         Path(args.report_json).write_text(json.dumps(monitor.generate_report(run_id), indent=2, default=str))
         print(f"JSON report: {args.report_json}")
-    return 0 if record.get("status") == "succeeded" else 1
+    return 0 if run.result(steps).success else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -149,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             steps = run.plan.subset(from_steps=args.from_step, to_steps=args.to_step).execution_order
             reuse_upstream(run, steps)
         run.run(steps, jobs=args.jobs)
-        return _finish_run(run, args)
+        return _finish_run(run, args, steps)
     finally:
         run.close()
 

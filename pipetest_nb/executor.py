@@ -523,8 +523,8 @@ class PipelineRun:
                    other_failures=failed[1:], duration=round(self._active_time, 6))
         self.writer.flush()
 
-    def result(self) -> PipelineExecutionResult:
-        """The run as a ``PipelineExecutionResult``."""
+    def result(self, requested: list[str] | None = None) -> PipelineExecutionResult:
+        """The run as a ``PipelineExecutionResult``; with ``requested``, success means those steps are done."""
         steps = {s: self.step_result(s) for s in self.plan.execution_order}
         record = self.record
         root = record.get("root_failure")
@@ -532,7 +532,8 @@ class PipelineRun:
         if root:
             error = f"Pipeline failed at step {root['step']}: {root.get('error_type')}: {root.get('error_message')}"
         return PipelineExecutionResult(
-            success=record.get("status") == "succeeded",
+            success=record.get("status") == "succeeded" if requested is None
+            else all(steps[s].success for s in requested),
             completed_steps=[r for r in steps.values() if r.success],
             error=error, execution_plan=self.plan, total_duration=float(record.get("duration") or 0.0),
             steps=steps, run_id=self.run_id, run_dir=self.run_dir, root_failure=root,
@@ -678,7 +679,7 @@ class PipelineExecutor:
                 steps = part.execution_order
                 reuse_upstream(run, steps)
             run.run(steps, jobs=jobs)
-            return run.result()
+            return run.result(steps)
         finally:
             run.close()
 

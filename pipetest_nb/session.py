@@ -223,7 +223,7 @@ class Session:
                 reuse_upstream(self._run, steps)
         with self._progress(steps):
             self._run.run(steps, jobs=jobs)
-        return self._run.result()
+        return self._run.result(steps)
 
     def run_step(self, step: str) -> StepResult:
         """Re-run one step on the recorded outputs of its upstream steps; what follows it becomes pending."""
@@ -270,6 +270,13 @@ class Session:
         """The recorded events of this run, to walk one by one (``for frame in session.replay().steps()``)."""
         self._run.writer.flush()
         return Replay(self.run_dir)
+
+    def to_html(self, path: str | os.PathLike | None = None) -> Path:
+        """Write this run's report as one self-contained HTML file (default: in the run folder)."""
+        from .report import write_html_report
+
+        self._run.writer.flush()
+        return write_html_report(self.run_dir, path)
 
     def runs(self) -> list[dict[str, Any]]:
         """Summaries of the runs in this session's workspace, newest first."""

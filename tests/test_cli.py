@@ -52,3 +52,38 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "pipetest"
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "validate" in done.stdout
+
+
+def test_run_runs_and_resume(tmp_path):
+    ws = str(tmp_path / "ws")
+    done = pipetest("run", str(EXAMPLE), "--workspace", ws, "--isolation", "pool", "--report-json",
+                    str(tmp_path / "report.json"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "succeeded   evaluate" in done.stdout and "Run folder:" in done.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["execution_summary"]["steps_completed"] == 5
+    assert report["performance_insights"]["critical_path"]["steps"][0] == "load"
+    listing = pipetest("runs", "--workspace", ws)
+    assert listing.returncode == 0 and "churn-example" in listing.stdout and "succeeded" in listing.stdout
+    run_dir = done.stdout.split("Run folder:")[1].split()[0]
+    resumed = pipetest("resume", run_dir)
+    assert resumed.returncode == 0 and "succeeded" in resumed.stdout
+
+
+def test_run_slice_reuses_earlier_outputs(tmp_path):
+    ws = str(tmp_path / "ws")
+    first = pipetest("run", str(EXAMPLE), "--workspace", ws, "--to", "preprocess")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "incomplete" in first.stdout and "train" not in first.stdout.split("\n\n")[0]
+    done = pipetest("run", str(EXAMPLE), "--workspace", ws, "--from", "train", "--no-cache")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "succeeded   train" in done.stdout and "succeeded   evaluate" in done.stdout
+    assert "cached" in done.stdout and "outputs reused" not in done.stderr
+
+
+def test_run_of_a_pipeline_with_an_error_exits_1(tmp_path):
+    (tmp_path / "bad.py").write_text("def main(*a):\n    raise KeyError('LABEL_FIELD')\n")
+    path = write_pipeline(tmp_path, "steps:\n  bad: {script: bad.py}\n")
+    done = pipetest("run", str(path), "--workspace", str(tmp_path / "ws"))
+    assert done.returncode == 1
+    assert "Root failure: step 'bad' (execution_error)" in done.stdout and "LABEL_FIELD" in done.stdout
