@@ -7,8 +7,9 @@ applies by convention to that output, on every edge leaving it.
 Great Expectations sits behind one adapter (``_GX``): it is imported the first time a suite runs,
 with one ephemeral in-memory context per process, progress bars and INFO logging off, the host's
 warnings handling left as it was, and DataFrame fingerprinting off (GX hashes every frame under
-``HASH_THRESHOLD`` bytes, a private constant pinned by a test). A suite runs first with
-``BOOLEAN_ONLY``; only the expectations that failed run again for their details.
+``HASH_THRESHOLD`` bytes, a private constant pinned by a test). Suites run through GX's v1
+``Validator`` (what ``ValidationDefinition.run`` uses, minus storing every result in memory),
+first with ``BOOLEAN_ONLY``; only the expectations that failed run again for their details.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ class _GX:
             finally:
                 if warnings.showwarning is not showwarning:  # GX called logging.captureWarnings(True)
                     logging.captureWarnings(False)
-        self._definitions: dict[str, Any] = {}
+        self._suites: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -220,19 +221,19 @@ class _GX:
         return None
 
     def run(self, expectations: list[dict[str, Any]], df: pd.DataFrame, result_format: str) -> Any:
-        """Validate ``df``; suites are registered once per distinct content and reused."""
+        """Validate ``df`` with GX's own validator (what ``ValidationDefinition.run`` calls), without
+        its freshness checks and without keeping every result in the context's store."""
         from great_expectations import ExpectationSuite
-        from great_expectations.core.validation_definition import ValidationDefinition
+        from great_expectations.validator.v1_validator import Validator
 
         key = hashlib.sha1(json.dumps(expectations, sort_keys=True, default=str).encode()).hexdigest()[:16]
         with self._lock:
-            definition = self._definitions.get(key)
-            if definition is None:
-                suite = self.context.suites.add(ExpectationSuite(name=f"pipetest-{key}", expectations=expectations))
-                definition = self.context.validation_definitions.add(
-                    ValidationDefinition(name=f"pipetest-{key}", data=self.batch_definition, suite=suite))
-                self._definitions[key] = definition
-            return definition.run(batch_parameters={"dataframe": df}, result_format=result_format)
+            suite = self._suites.get(key)
+            if suite is None:
+                suite = self._suites[key] = ExpectationSuite(name=f"pipetest-{key}", expectations=expectations)
+            validator = Validator(batch_definition=self.batch_definition, batch_parameters={"dataframe": df},
+                                  result_format=result_format)
+            return validator.validate_expectation_suite(suite)
 
 
 def _clean(expectation: dict[str, Any]) -> dict[str, Any]:
