@@ -46,9 +46,11 @@ class ErrorContext:
 class PipelineErrorHandler:
     """Chooses a ``RecoveryStrategy`` for a failure from the step's ``on_error`` policy."""
 
-    def __init__(self, default: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE, max_retries: int = 2):
+    def __init__(self, default: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE, max_retries: int = 2,
+                 backoff_base: float = 1.0):
         self.default = RecoveryStrategy(default)
         self.max_retries = max_retries
+        self.backoff_base = backoff_base
 
     def severity(self, error_type: str) -> ErrorSeverity:
         if error_type in _CRITICAL:
@@ -84,7 +86,6 @@ class PipelineErrorHandler:
             return RecoveryStrategy.PAUSE  # the user stopped it: never retry or skip on their behalf
         return strategy
 
-    @staticmethod
-    def backoff(attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1, 2, 4 ... capped at 30)."""
-        return float(min(30, 2 ** max(0, attempt - 1)))
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt``: the base, doubled each time, capped at 30."""
+        return float(min(30.0, self.backoff_base * 2 ** max(0, attempt - 1)))

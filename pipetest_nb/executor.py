@@ -48,7 +48,7 @@ class PipelineRun:
     def __init__(self, dag: PipelineDAG, workspace: Workspace | str | os.PathLike = "pipetest_workspace", *,
                  isolation: str | None = None, executor: Executor | None = None, cache: bool = True,
                  data_source: str = "files", on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE,
-                 synthetic_rows: int | None = None, writer: RunWriter | None = None):
+                 synthetic_rows: int | None = None, retry_backoff: float = 1.0, writer: RunWriter | None = None):
         if data_source not in DATA_SOURCES:
             raise PipetestError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got {data_source!r}")
         self.dag = dag
@@ -59,7 +59,7 @@ class PipelineRun:
         self.use_cache = cache
         self.data_source = data_source
         self.synthetic_rows = synthetic_rows  # None: each schema's rows, else the generator's default
-        self.errors = PipelineErrorHandler(default=on_error)
+        self.errors = PipelineErrorHandler(default=on_error, backoff_base=retry_backoff)
         self.cache = StepCache(self.workspace.cache_dir)
         self.bus = EventBus()
         self._launchers: dict[str, Launcher] = {}
@@ -213,8 +213,13 @@ class PipelineRun:
                        inputs=job.input_paths, outputs=job.output_paths, env=mask_env(job.environ_vars),
                        args=job.job_args)
             input_failure = None if problems else self._check_inputs(step, config)
+            before = _snapshot(job.input_paths)
             outcome, key, cached = self._execute(step, job, problems, input_failure)
             finished = self._finish_step(step, job, outcome, key, cached)
+            finished = _mask_secrets(finished, job.environ_vars)
+            changed = _changed_inputs(before, _snapshot(job.input_paths))
+            if changed:
+                finished["warnings"] = [*finished.get("warnings", []), *changed]
             if finished["status"] != StepStatus.FAILED:
                 self._emit(EventKind.STEP_FINISHED, step, **finished)
                 return self.step_result(step)
@@ -401,6 +406,8 @@ class PipelineRun:
             if unread:
                 data.setdefault("output_checks", []).extend(c.to_dict() for c in unread)
                 failures += [("expectation_failed", str(c)) for c in unread if c.state == EdgeState.FAILED]
+            if info.total_size == 0 and not info.files:
+                data.setdefault("warnings", []).append(f"the step wrote nothing to output '{name}'")
         metrics["output_size"] = output_size
         metrics["rows_out"] = rows_out
         combined = DataCompatibilityReport.combine(reports) if reports else DataCompatibilityReport(
@@ -602,6 +609,63 @@ def _report(data: dict | None) -> Any:
     from .dataflow import DataCompatibilityReport
 
     return DataCompatibilityReport.from_dict(data)
+
+
+#: Input files up to this size are hashed as well as stat'ed when checking that a step left its inputs alone.
+_HASH_SMALL_INPUTS = 64 * 1024
+
+
+def _snapshot(paths: dict[str, str]) -> dict[str, dict[str, tuple]]:
+    """Size, mtime (and a hash for small files) of every file of every input."""
+    import hashlib
+
+    snapshot: dict[str, dict[str, tuple]] = {}
+    for name, path in paths.items():
+        files: dict[str, tuple] = {}
+        root = Path(path)
+        candidates = [root] if root.is_file() else (p for p in root.rglob("*") if p.is_file())
+        for file in candidates:
+            with contextlib.suppress(OSError):
+                stat = file.stat()
+                digest = (hashlib.sha256(file.read_bytes()).hexdigest()
+                          if stat.st_size <= _HASH_SMALL_INPUTS else None)
+                files[str(file.relative_to(root)) if file != root else file.name] = (
+                    stat.st_size, stat.st_mtime_ns, digest)
+        snapshot[name] = files if root.exists() else {"<missing>": ()}
+    return snapshot
+
+
+def _changed_inputs(before: dict[str, dict[str, tuple]], after: dict[str, dict[str, tuple]]) -> list[str]:
+    """Warnings for inputs a step modified, deleted or added files to (it should only write its outputs)."""
+    warnings = []
+    for name, files in before.items():
+        now = after.get(name, {})
+        if "<missing>" in now and "<missing>" not in files:
+            warnings.append(f"the step deleted its input '{name}'")
+            continue
+        changed = sorted(f for f in files if f in now and now[f] != files[f])
+        removed = sorted(f for f in files if f not in now)
+        added = sorted(f for f in now if f not in files)
+        for verb, names in (("modified", changed), ("deleted", removed), ("added", added)):
+            if names:
+                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                warnings.append(f"the step {verb} files in its input '{name}' ({shown}); steps should write "
+                                "only to their own outputs")
+    return warnings
+
+
+def _mask_secrets(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """Hide the values of secret-looking env vars wherever an error message or traceback repeats them."""
+    from .workspace import MASK, SECRET_NAME
+
+    secrets = [v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 4]
+    if not secrets:
+        return data
+    for key in ("error_message", "traceback"):
+        if isinstance(data.get(key), str):
+            for value in secrets:
+                data[key] = data[key].replace(value, MASK)
+    return data
 
 
 def _rows_in(job: StepJob) -> int | None:

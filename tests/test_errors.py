@@ -31,5 +31,6 @@ def test_user_interruption_is_never_retried():
 
 
 def test_backoff_doubles_and_is_capped():
-    assert [PipelineErrorHandler.backoff(i) for i in (1, 2, 3, 10)] == [1.0, 2.0, 4.0, 30.0]
+    assert [PipelineErrorHandler().backoff(i) for i in (1, 2, 3, 10)] == [1.0, 2.0, 4.0, 30.0]
+    assert PipelineErrorHandler(backoff_base=0.25).backoff(3) == 1.0
     assert PipelineErrorHandler().severity("import_error") is ErrorSeverity.CRITICAL

@@ -1,0 +1,56 @@
+"""Fault-injection helpers: each case is a small real pipeline whose record must stay complete."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipetest_nb import PipelineDAG, Session
+from pipetest_nb.workspace import load_record
+
+
+class Case:
+    """A pipeline written to disk from steps and scripts, run in a Session with the options given."""
+
+    def __init__(self, root: Path, steps: dict, scripts: dict[str, str], **top):
+        self.root = root
+        self.folder = root / "pipeline"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, source in scripts.items():
+            (self.folder / name).write_text(textwrap.dedent(source))
+        (self.folder / "pipeline.yaml").write_text(yaml.safe_dump({"name": "fault", **top, "steps": steps}))
+        self.dag = PipelineDAG.from_yaml(self.folder / "pipeline.yaml")
+
+    def session(self, **options) -> Session:
+        options.setdefault("progress", False)
+        options.setdefault("cache", False)
+        return Session(self.dag, self.root / "ws", **options)
+
+    def run_all(self, **options):
+        """Run everything; return (result, record) after checking the run reopens with the same statuses."""
+        with self.session(**options) as session:
+            result = session.run_all()
+            statuses = dict(session.status)
+            run_dir = session.run_dir
+        assert_reopens(run_dir, statuses)
+        return result, load_record(run_dir)
+
+
+def assert_reopens(run_dir: Path, statuses: dict[str, str]) -> None:
+    """The run folder reopens, its record parses, and every step kept its status."""
+    import json
+
+    json.loads((run_dir / "run.json").read_text())  # never half-written
+    with Session.open(run_dir, progress=False) as again:
+        assert again.status == statuses
+
+
+@pytest.fixture
+def case(tmp_path):
+    def make(steps: dict, scripts: dict[str, str], **top) -> Case:
+        return Case(tmp_path, steps, scripts, **top)
+
+    return make
