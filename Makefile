@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
-EXAMPLE := pipetest_nb/examples/churn/pipeline.yaml
 
 .PHONY: demo test lint bench install-dev install-demo clean
 
@@ -23,9 +22,9 @@ $(VENV)/.dev-installed: pyproject.toml | $(PY)
 install-demo: $(VENV)/.demo-installed
 install-dev: $(VENV)/.dev-installed
 
+# Copies the demo pipeline into pipetest_workspace/demo, runs it, and prints where the run and its report are.
 demo: install-demo
-	$(VENV)/bin/pipetest validate $(EXAMPLE)
-	$(VENV)/bin/pipetest plan $(EXAMPLE)
+	$(VENV)/bin/pipetest demo
 
 lint: install-dev
 	$(VENV)/bin/ruff check pipetest_nb tests

@@ -125,11 +125,9 @@ def _finish_run(run, args: argparse.Namespace, steps: list[str] | None = None) -
     print_run_summary(record)
     print(f"Run folder: {run.run_dir}")
     if getattr(args, "report_json", None):
-        from .monitor import PipelineMonitor
-        from .workspace import load_record
+        from .report import report_json
 
-        monitor, run_id = PipelineMonitor.from_record(load_record(run.run_dir))
-        Path(args.report_json).write_text(json.dumps(monitor.generate_report(run_id), indent=2, default=str))
+        Path(args.report_json).write_text(json.dumps(report_json(run.run_dir), indent=2, default=str))
         print(f"JSON report: {args.report_json}")
     return 0 if run.result(steps).success else 1
 
