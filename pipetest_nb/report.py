@@ -438,7 +438,9 @@ def _timeline_figure(report: dict[str, Any]) -> Any:
 
 def _figure_html(figure: Any, div_id: str) -> str:
     """A plotly figure drawn by the inlined plotly.js; the JSON is made safe inside ``<script>``."""
-    payload = _script_safe(figure.to_json())
+    import plotly.io
+
+    payload = _script_safe(plotly.io.to_json(figure, remove_uids=False))  # keep the graph's trace uids
     config = _script_safe(json.dumps(_PLOT_CONFIG))
     return (f'<div id="{div_id}" class="plot"></div><script type="text/javascript">'
             f"(function(){{var f={payload};Plotly.newPlot({json.dumps(div_id)},f.data,f.layout,{config});}})();"
