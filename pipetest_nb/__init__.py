@@ -62,6 +62,8 @@ _EXPORTS = {
     "TableNotFoundError": "exceptions",
     "SyntheticDataError": "exceptions",
     "SuiteError": "exceptions",
+    "write_html_report": "report",
+    "report_json": "report",
 }
 
 __all__ = sorted(_EXPORTS)
