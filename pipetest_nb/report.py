@@ -135,8 +135,6 @@ def _rows_in(paths: Any) -> int | None:
 def _edge(entry: dict[str, Any], scrub: Any) -> dict[str, Any]:
     compat = entry.get("compatibility") or {}
     checks = entry.get("expectations") or []
-    if isinstance(checks, dict):
-        checks = [checks]
     return {
         "source": entry.get("source"), "target": entry.get("target"),
         "state": entry.get("state", EdgeState.UNCHECKED),
@@ -283,8 +281,11 @@ def _steps_html(report: dict[str, Any]) -> str:
                      _e(_seconds(s.get("duration"))), _e(_bytes(s.get("peak_rss"))), _e(cpu),
                      _e(_count(s.get("rows_in"))), _e(_count(s.get("rows_out"))), _e(_bytes(s.get("input_size"))),
                      _e(_bytes(s.get("output_size"))), _e(error)])
-    return _table(["step", "status", "attempts", "duration", "peak memory", "CPU", "rows in", "rows out",
-                   "input size", "output size", "error"], rows, numeric=range(2, 10))
+    table = _table(["step", "status", "attempts", "duration", "peak memory", "CPU", "rows in", "rows out",
+                    "input size", "output size", "error"], rows, numeric=range(2, 10))
+    warnings = [f"<li><code>{_e(name)}</code>: {_e(w)}</li>"
+                for name, s in (report.get("steps") or {}).items() for w in s.get("warnings") or []]
+    return table + (f"<h3>Warnings</h3><ul>{''.join(warnings)}</ul>" if warnings else "")
 
 
 def _edges_html(report: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ defaults: {isolation: inprocess, timeout: 60}
 steps:
   a:
     script: a.py
-    outputs: {table: {format: parquet}}
+    outputs: {table: {format: parquet}, notes: {}}
     env: {API_TOKEN: SECRET_VALUE, ROWS: "20"}
   b:
     script: b.py
@@ -107,6 +107,7 @@ def test_tables_carry_metrics_and_edge_failures(hostile_run):
     for header in ("duration", "peak memory", "CPU", "rows in", "rows out", "input size", "output size"):
         assert f"<th>{header}</th>" in steps
     assert report["steps"]["a"]["rows_out"] == 20 and report["steps"]["b"]["rows_in"] == 20
+    assert "<h3>Warnings</h3>" in steps and "the step wrote nothing to output &#x27;notes&#x27;" in steps
     edges = page[page.find('<section id="edges"'):page.find('<section id="timeline"')]
     assert "a.table → b.table" in edges and "expect_column_values_to_be_in_set" in edges
     [edge] = report["edges"]
