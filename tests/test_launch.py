@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -507,3 +508,33 @@ def test_cli_arguments_and_env_names():
     assert cli_arguments(None) == []
     assert env_name("input", "raw-data.v2") == "PIPETEST_INPUT_RAW_DATA_V2"
 
+
+
+def test_inprocess_interrupts_leave_the_interpreter_healthy(tmp_path):
+    """Clearing an async exception with NULL leaves CPython's pending flag set: cProfile then hangs."""
+    loop = "import time\ndef main(*args):\n    print('ready', flush=True)\n    while True:\n        time.sleep(0.01)\n"
+    (tmp_path / "loop.py").write_text(loop)
+    (tmp_path / "quick.py").write_text("def main(*args):\n    pass\n")
+    driver = tmp_path / "driver.py"
+    driver.write_text(textwrap.dedent(f"""
+        import cProfile, faulthandler, threading
+        from pipetest_nb.launch import InProcessLauncher, StepJob
+
+        def job(name, timeout):
+            return StepJob(step=name, script={str(tmp_path)!r} + "/" + name + ".py", mode="main",
+                           input_paths={{}}, output_paths={{}}, environ_vars={{}}, job_args=None,
+                           step_dir={str(tmp_path)!r} + "/steps/" + name, workdir={str(tmp_path)!r},
+                           timeout=timeout)
+
+        launcher = InProcessLauncher()
+        ready = threading.Event()
+        threading.Thread(target=lambda: ready.wait(20) and launcher.stop("loop")).start()
+        statuses = [launcher.launch(job("loop", 30), on_output=lambda s, t: ready.set()).status,
+                    launcher.launch(job("loop", 0.3)).error_type,
+                    launcher.launch(job("quick", 30)).status]
+        faulthandler.dump_traceback_later(20, exit=True)
+        cProfile.Profile().runcall(lambda: sum(i * i for i in range(1000)))
+        print(statuses, "profiled")
+        """))
+    done = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "['interrupted', 'timeout', 'succeeded'] profiled", done.stderr

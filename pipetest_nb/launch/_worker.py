@@ -49,6 +49,24 @@ def preload(modules: list[str] | tuple[str, ...]) -> None:
                 importlib.import_module(name)
 
 
+def warm_up() -> None:
+    """Round-trip a tiny table through parquet and CSV, so that the lazy imports and one-time set-up
+    of pandas and pyarrow happen once here rather than in every forked child."""
+    if "pandas" not in sys.modules:
+        return
+    import io
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": [1, 2], "x": [0.5, None], "s": ["a", "b"]})
+    with contextlib.suppress(Exception):
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer)
+        pd.read_parquet(io.BytesIO(buffer.getvalue()))
+    with contextlib.suppress(Exception):
+        pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+
+
 def main() -> None:
     """Entry point: ``python -c BOOTSTRAP <root> <socket fd>``."""
     root, fd = sys.argv[1], int(sys.argv[2])
@@ -57,6 +75,7 @@ def main() -> None:
             sys.path.remove(entry)
     sock = socket.socket(fileno=fd)
     preload(DEFAULT_PRELOAD + tuple(sys.argv[3:]))
+    warm_up()
     from . import _child  # noqa: F401 - imported once here, not in every child
 
     send(sock, {"ready": os.getpid()})

@@ -9,12 +9,14 @@ Across machines some things cannot work as on one: ``on_start`` is not called (a
 means nothing here, and killing it here would hit an unrelated process) and output is not passed
 live (read ``stdout.log``/``stderr.log`` afterwards). ``stop()`` cancels a step still queued and, for
 a running one, drops a ``stop-<id>.request`` file into its step folder that the worker checks every
-few tens of milliseconds.
+few tens of milliseconds (the worker removes it when the step ends; the file of a step cancelled
+before it started stays behind).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import threading
 import time
@@ -30,7 +32,12 @@ def run_job(job: dict[str, Any], launch_id: str) -> StepOutcome:
     from .fresh import SubprocessLauncher
 
     step_job = StepJob(**job)
-    return SubprocessLauncher()._launch(step_job, None, None, stop_file=_stop_file(step_job, launch_id))
+    stop_file = _stop_file(step_job, launch_id)
+    try:
+        return SubprocessLauncher()._launch(step_job, None, None, stop_file=stop_file)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(stop_file)
 
 
 def _stop_file(job: StepJob, launch_id: str) -> str:
@@ -60,7 +67,8 @@ class FuturesLauncher(Launcher):
         try:
             return future.result()
         except concurrent.futures.CancelledError:
-            return self._failed(job, started_at, t0, "interrupted", "stopped on request before it started")
+            # it may have been running after all: the worker ends it on seeing the stop file
+            return self._failed(job, started_at, t0, "interrupted", "stopped on request")
         except Exception as exc:  # noqa: BLE001 - the executor or its worker failed, not the step
             return self._failed(job, started_at, t0, "execution_error",
                                 f"the executor could not run the step: {type(exc).__name__}: {exc}")
@@ -68,19 +76,15 @@ class FuturesLauncher(Launcher):
             with self._lock:
                 if self._running.get(job.step, (None,))[0] is future:
                     del self._running[job.step]
-            if os.path.exists(stop_file):
-                os.remove(stop_file)
 
     def stop(self, step: str) -> bool:
         with self._lock:
             entry = self._running.get(step)
-        if entry is None:
+        if entry is None or entry[0].done():
             return False
         future, stop_file = entry
-        if future.done():
-            return False
-        if not future.cancel():
-            Path(stop_file).touch()
+        Path(stop_file).touch()  # first, so a step that is in fact running sees it
+        future.cancel()  # a queued step never starts (an executor may also cancel a running one)
         return True
 
     @staticmethod

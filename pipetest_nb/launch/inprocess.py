@@ -21,6 +21,7 @@ each step.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -38,12 +39,17 @@ class _Interrupter:
     """Raises an exception in the step's thread, only while the script's own code runs, at most once.
 
     A request made before the script starts is kept and raised as it starts; one made after it ended
-    is ignored."""
+    is ignored. An exception injected just as the script returned is let fire inside ``disarm`` and
+    dropped there: clearing it with ``PyThreadState_SetAsyncExc(id, NULL)`` would leave CPython's
+    "async exception pending" flag set, slowing every later bytecode of the kernel (and hanging
+    ``cProfile``)."""
 
     def __init__(self, thread_id: int):
         self._thread_id = thread_id
         self._state = "waiting"  # -> "armed" -> "done"
         self._pending: type[BaseException] | None = None
+        self._injected = False
+        self.delivered = False
         self._lock = threading.Lock()
 
     def arm(self) -> None:
@@ -57,17 +63,31 @@ class _Interrupter:
     def disarm(self) -> None:
         with self._lock:
             self._state = "done"
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), None)
+            undelivered = self._injected and not self.delivered
+        if undelivered:
+            with contextlib.suppress(StepInterrupted, StepTimedOut):
+                for _ in range(10_000_000):  # the eval loop raises it at its next check, in here
+                    if self.delivered:
+                        break
 
-    def fire(self, exc_type: type[BaseException]) -> bool:
+    def fire(self, exc_type: type[StepInterrupted] | type[StepTimedOut]) -> bool:
         with self._lock:
             if self._state == "done" or self._pending is not None:
                 return False
-            self._pending = exc_type
+            interrupter = self
+
+            class Delivered(exc_type):  # type: ignore[valid-type, misc]
+                def __init__(self, *args: object):
+                    super().__init__(*args)
+                    interrupter.delivered = True
+
+            Delivered.__name__ = Delivered.__qualname__ = exc_type.__name__
+            self._pending = Delivered
             if self._state == "armed":
                 self._state = "done"
+                self._injected = True
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id),
-                                                           ctypes.py_object(exc_type))
+                                                           ctypes.py_object(Delivered))
             return True
 
 
