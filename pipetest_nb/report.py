@@ -75,7 +75,7 @@ def _build(record: RunRecord, run_dir: Path) -> dict[str, Any]:
         "other_failures": list(data.get("other_failures") or []),
         "counts": counts,
         "steps": steps,
-        "edges": [_edge(e, scrub) for e in record.edges.values()],
+        "edges": [_edge(e, scrub) for e in record.edges.values()] + _output_checks(record, scrub),
         "options": data.get("options") or {},
         "versions": data.get("versions") or {},
         "generated_at": dt.datetime.now().isoformat(timespec="seconds"),
@@ -146,6 +146,18 @@ def _edge(entry: dict[str, Any], scrub: Any) -> dict[str, Any]:
             "error": scrub(c.get("error")), "failures": (c.get("failures") or [])[:MAX_FAILURES_SHOWN],
         } for c in checks],
     }
+
+
+def _output_checks(record: RunRecord, scrub: Any) -> list[dict[str, Any]]:
+    """Suites on outputs that no step reads, as edges without a target."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for entry in record.steps.values():
+        for check in entry.get("output_checks") or []:
+            found.setdefault(check.get("edge"), []).append(check)
+    states = (EdgeState.UNCHECKED, EdgeState.PASSED, EdgeState.WARNED, EdgeState.FAILED)
+    return [_edge({"source": output, "target": None, "expectations": checks,
+                   "state": max((c.get("state") or EdgeState.UNCHECKED for c in checks), key=states.index)}, scrub)
+            for output, checks in found.items()]
 
 
 def _scrubber(data: dict[str, Any]) -> Any:
@@ -242,7 +254,7 @@ def _root_failure_html(report: dict[str, Any]) -> str:
              f"<pre>{_e(root.get('error_message'))}</pre>"]
     if root.get("traceback"):
         parts.append(f"<details><summary>traceback</summary><pre>{_e(root['traceback'])}</pre></details>")
-    suspects = [e for e in report.get("edges") or [] if str(e.get("target", "")).split(".", 1)[0] == root.get("step")
+    suspects = [e for e in report.get("edges") or [] if str(e["target"]).split(".", 1)[0] == root.get("step")
                 and e.get("state") in (EdgeState.WARNED, EdgeState.FAILED)]
     for edge in suspects:  # the data it was given did not pass its checks: often the real cause
         columns = sorted({str(f["column"]) for c in edge["expectations"] for f in c["failures"] if f.get("column")})
@@ -299,7 +311,7 @@ def _edges_html(report: dict[str, Any]) -> str:
             f"{len(compat['issues'])} issue(s), {len(compat['warnings'])} warning(s)"
             if compat["issues"] or compat["warnings"] else "ok")
         suites = ", ".join(f"{c.get('suite')}: {_passed(c)}" for c in edge["expectations"]) or "—"
-        label = f"{edge.get('source')} → {edge.get('target')}"
+        label = f"{edge.get('source')} → {edge['target'] or '(output read by no step)'}"
         rows.append([f"<code>{_e(label)}</code>", _badge(edge.get("state") or EdgeState.UNCHECKED),
                      _e(compat_text), _e(suites)])
         body = []
@@ -399,7 +411,7 @@ def _dag_figure(report: dict[str, Any], plan: dict[str, Any], name: str) -> Any:
         dependencies=plan.get("dependencies") or {s: [] for s in order},
         data_flow_map=plan.get("data_flow_map") or {}, dag=SimpleNamespace(name=name))
     statuses = {n: s["status"] for n, s in steps.items()}
-    edge_states = {(e["source"], e["target"]): e["state"] for e in report.get("edges") or []}
+    edge_states = {(e["source"], e["target"]): e["state"] for e in report.get("edges") or [] if e["target"]}
     info = {n: {k: s[k] for k in ("duration", "peak_rss", "rows_in", "rows_out") if s.get(k) is not None}
             for n, s in steps.items()}
     return dag_figure(plan_view, statuses, edge_states, info)

@@ -49,6 +49,9 @@ def test_demo_succeeds_and_writes_its_report(demo_runs):
     assert {e["state"] for e in record["edges"].values()} == {"passed"}
     suites = {c["suite"] for e in record["edges"].values() for c in e.get("expectations") or []}
     assert suites == {"load_data.DATA", "preprocessed_table", "imputed_table", "encoded_table"}
+    [predictions] = record["steps"]["model_evaluation"]["output_checks"]  # an output no step reads
+    assert predictions["suite"] == "model_evaluation.eval_output" and predictions["success"]
+    assert "model_evaluation.eval_output → (output read by no step)" in report.read_text()
     outputs = run_dir / "steps" / "model_evaluation" / "outputs"
     metrics = json.loads((outputs / "metrics_output" / "metrics.json").read_text())
     assert 0.7 < metrics["test"]["auc"] < 0.95, metrics  # the label depends on the features: learnable
