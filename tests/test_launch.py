@@ -50,7 +50,7 @@ def make_job(tmp_path: Path, source: str, *, name: str = "step_script.py", mode:
              inputs: dict[str, str] | None = None, outputs: tuple[str, ...] = ("out",),
              env: dict[str, str] | None = None, args: dict | None = None, **options) -> StepJob:
     scripts = tmp_path / "scripts"
-    scripts.mkdir(exist_ok=True)
+    scripts.mkdir(parents=True, exist_ok=True)
     script = scripts / name
     script.write_text(textwrap.dedent(source))
     step_dir = tmp_path / "run" / "steps" / script.stem
@@ -283,6 +283,14 @@ def test_a_script_without_main_says_to_use_cli_mode(tmp_path, launcher):
     assert "has no main(" in outcome.error_message and "mode: cli" in outcome.error_message
 
 
+def test_a_missing_working_directory_is_reported_not_raised(tmp_path, launcher):
+    job = make_job(tmp_path, "def main(*args):\n    pass\n")
+    job.workdir = str(tmp_path / "gone")
+    outcome = launcher.launch(job)
+    assert outcome.error_type == "execution_error"
+    assert "FileNotFoundError" in outcome.error_message and "gone" in outcome.error_message
+
+
 def test_memory_error_is_out_of_memory(tmp_path, launcher):
     job = make_job(tmp_path, """
         def main(*args):
@@ -467,6 +475,30 @@ def test_process_steps_report_memory_and_io_of_the_step(tmp_path, process_launch
     assert outcome.peak_rss >= 300 * 2**20
     assert outcome.write_bytes >= 8 * 2**20
     assert outcome.cpu_time > 0
+
+
+def test_steps_launched_from_two_threads_run_side_by_side(tmp_path, process_launcher):
+    """Each step waits for the other to have started: run one after the other, both would time out."""
+    source = """
+        import time
+        from pathlib import Path
+
+        def main(input_paths, output_paths, environ_vars, job_args):
+            Path(environ_vars["MINE"]).write_text("")
+            while not Path(environ_vars["OTHER"]).exists():
+                time.sleep(0.01)
+        """
+    a, b = str(tmp_path / "a.flag"), str(tmp_path / "b.flag")
+    jobs = [make_job(tmp_path / "a", source, name="side_a.py", env={"MINE": a, "OTHER": b}, timeout=20),
+            make_job(tmp_path / "b", source, name="side_b.py", env={"MINE": b, "OTHER": a}, timeout=20)]
+    outcomes = {}
+    threads = [threading.Thread(target=lambda j=j: outcomes.update({j.step: process_launcher.launch(j)}))
+               for j in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {step: o.status for step, o in outcomes.items()} == {"side_a": "succeeded", "side_b": "succeeded"}
 
 
 def test_pool_reuses_its_workers_and_replaces_a_dead_one(tmp_path):

@@ -111,6 +111,10 @@ class Pump(threading.Thread):
         self._until: float | None = None
 
     def run(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # finish() closed the pipes under us
+            self._copy()
+
+    def _copy(self) -> None:
         open_fds = set(self._targets)
         while open_fds:
             if self._until is not None and time.monotonic() > self._until:
@@ -174,9 +178,13 @@ class Sampler(threading.Thread):
         try:
             root = psutil.Process(self.pid)
         except psutil.Error:
-            return
+            root = None
         while True:
-            self._sample(root)
+            if root is not None:
+                try:
+                    self._sample(root)
+                except Exception:  # noqa: BLE001 - metrics are best effort; the deadline is not
+                    root = None
             now = time.time()
             if self._running is not None:
                 if self._deadline is not None and now >= self._deadline:

@@ -41,7 +41,7 @@ class SubprocessLauncher(ProcessLauncher):
         popen = subprocess.Popen(
             [self.python, "-c", BOOTSTRAP, PACKAGE_ROOT, str(res_w)],
             stdin=subprocess.PIPE, stdout=out_w, stderr=err_w, pass_fds=(res_w,),
-            start_new_session=True, cwd=job.workdir or None)
+            start_new_session=True)  # the child moves to job.workdir itself, as every launcher does
         assert popen.stdin is not None
         try:
             popen.stdin.write(json.dumps({"job": job.to_dict(), "deadline": deadline}).encode())

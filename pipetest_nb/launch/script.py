@@ -189,7 +189,10 @@ def _step_context(job: StepJob) -> Iterator[None]:
     saved_env = dict(os.environ)
     saved_path = list(sys.path)
     saved_argv = list(sys.argv)
-    saved_cwd = os.getcwd()
+    try:
+        saved_cwd: str | None = os.getcwd()
+    except FileNotFoundError:  # the caller's working directory was deleted
+        saved_cwd = None
     stem = Path(job.script).stem
     saved_module = sys.modules.get(stem)
     modules_before = set(sys.modules)
@@ -203,7 +206,8 @@ def _step_context(job: StepJob) -> Iterator[None]:
             os.chdir(job.workdir)
         yield
     finally:
-        os.chdir(saved_cwd)
+        if saved_cwd is not None:
+            os.chdir(saved_cwd)
         sys.argv = saved_argv
         sys.path[:] = saved_path
         os.environ.clear()
