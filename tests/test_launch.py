@@ -438,6 +438,24 @@ def test_non_utf8_output_is_kept_in_the_log_and_replaced_live(tmp_path, launcher
 # --- launcher behaviour --------------------------------------------------------------------------
 
 
+def test_a_live_view_that_prints_the_output_does_not_feed_it_back(tmp_path, launcher, capsys):
+    job = make_job(tmp_path, """
+        def main(*args):
+            print("from the step")
+        """)
+    echoed = []
+
+    def echo(stream, text):
+        echoed.append(text)
+        print("view:", text, end="")
+
+    outcome = launcher.launch(job, on_output=echo)
+    assert outcome.succeeded
+    assert "".join(echoed) == "from the step\n"
+    assert logs(job)[0] == "from the step\n"
+    assert "view: from the step" in capsys.readouterr().out
+
+
 def test_inprocess_keeps_the_exception_for_debug_and_cleans_up(tmp_path):
     job = make_job(tmp_path, """
         import helper_module

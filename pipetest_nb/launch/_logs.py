@@ -14,6 +14,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
+from typing import TextIO
 
 from .base import OutputCallback
 
@@ -33,6 +34,7 @@ class LogSink:
         self._lock = threading.Lock()
         self._on_output = on_output
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._emitting = threading.local()
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -58,12 +60,19 @@ class LogSink:
             self._emit(text)
 
     def _emit(self, text: str) -> None:
+        self._emitting.active = True
         try:
             self._on_output(self.stream, text)  # type: ignore[misc]
         except Exception:  # noqa: BLE001 - a broken view must not break the step; show it once
             print(f"pipetest: the {self.stream} callback failed and was turned off:", file=sys.__stderr__)
             traceback.print_exc(file=sys.__stderr__)
             self._on_output = None
+        finally:
+            self._emitting.active = False
+
+    def emitting(self) -> bool:
+        """True inside the live callback, in the thread running it."""
+        return getattr(self._emitting, "active", False)
 
     def tail_text(self, chars: int = 2000) -> str:
         """The last ``chars`` characters written, for error messages."""
@@ -96,11 +105,15 @@ def stderr_tail(sink: LogSink, lines: int = 15) -> str:
 
 
 class SinkStream(io.TextIOBase):
-    """A text stream writing into a ``LogSink``: ``sys.stdout`` / ``sys.stderr`` of an in-process step."""
+    """A text stream writing into a ``LogSink``: ``sys.stdout`` / ``sys.stderr`` of an in-process step.
 
-    def __init__(self, sink: LogSink):
+    What the live callback itself prints (a view echoing the step's output) goes to ``fallback``, the
+    stream this one replaced, instead of looping back into the step's log."""
+
+    def __init__(self, sink: LogSink, fallback: TextIO | None = None):
         super().__init__()
         self._sink = sink
+        self._fallback = fallback
         self.buffer = _SinkBuffer(sink)
 
     @property
@@ -115,8 +128,14 @@ class SinkStream(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
+        if self._sink.emitting():
+            return self._fallback.write(text) if self._fallback is not None else len(text)
         self._sink.write(text.encode("utf-8", errors="backslashreplace"))
         return len(text)
+
+    def flush(self) -> None:
+        if self._sink.emitting() and self._fallback is not None:
+            self._fallback.flush()
 
     def isatty(self) -> bool:
         return False

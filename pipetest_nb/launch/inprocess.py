@@ -124,7 +124,7 @@ class InProcessLauncher(Launcher):
         if on_start is not None:
             on_start(os.getpid(), None)
         saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = SinkStream(out), SinkStream(err)
+        sys.stdout, sys.stderr = SinkStream(out, saved[0]), SinkStream(err, saved[1])
         try:
             sampler.start()
             if timer is not None:
