@@ -12,10 +12,10 @@ import json
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import write_pipeline
 
 from pipetest_nb import Session
 from pipetest_nb.report import report_json, write_html_report
@@ -67,6 +67,15 @@ SCRIPTS = {
         {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": COL, "value_set": ["ok"]}},
         {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}]}),
 }
+
+
+def write_pipeline(folder: Path, text: str, scripts: dict[str, str]) -> Path:
+    """The pipeline file and its scripts in ``folder`` (local: tests/browser has a conftest of its own)."""
+    for rel, source in scripts.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(textwrap.dedent(source))
+    (folder / "pipeline.yaml").write_text(textwrap.dedent(text))
+    return folder / "pipeline.yaml"
 
 
 @pytest.fixture(scope="module")
