@@ -276,10 +276,14 @@ class PipelineDAG:
         return parser.parse(data)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], base_dir: str | os.PathLike | None = None) -> PipelineDAG:
-        """Build a pipeline from a dict shaped like the pipeline file; paths are relative to ``base_dir``."""
+    def from_dict(cls, data: dict[str, Any], base_dir: str | os.PathLike | None = None, *,
+                  check_files: bool = True) -> PipelineDAG:
+        """Build a pipeline from a dict shaped like the pipeline file; paths are relative to ``base_dir``.
+
+        ``check_files=False`` accepts scripts that no longer exist: a recorded run must always reopen.
+        """
         base = Path(base_dir).absolute() if base_dir is not None else Path.cwd()
-        return _Parser(base, None).parse(copy.deepcopy(data))
+        return _Parser(base, None, check_files=check_files).parse(copy.deepcopy(data))
 
     @classmethod
     def from_networkx(cls, graph: nx.DiGraph, base_dir: str | os.PathLike | None = None) -> PipelineDAG:
@@ -554,9 +558,10 @@ def _suggest(word: Any, choices: Any) -> str | None:
 class _Parser:
     """Turns a file-shaped dict into a PipelineDAG, collecting every problem before raising."""
 
-    def __init__(self, base_dir: Path, source: Path | None):
+    def __init__(self, base_dir: Path, source: Path | None, check_files: bool = True):
         self.base_dir = base_dir
         self.source = source
+        self.check_files = check_files
         self.problems: list[SpecProblem] = []
 
     def problem(self, message: str, *, line: int | None = None, step: str | None = None,
@@ -802,7 +807,7 @@ class _Parser:
             self.problem("no script", line=line, step=name, key="script",
                          hint="give 'script: path/to/script.py' or 'source_dir' + 'entry_point'")
         target = script_path or (source_dir / entry_point if source_dir and entry_point else None)
-        if target is not None and not target.is_file():
+        if target is not None and self.check_files and not target.is_file():
             close = None
             if target.parent.is_dir():
                 close = _suggest(target.name, [p.name for p in target.parent.iterdir() if p.suffix == ".py"])

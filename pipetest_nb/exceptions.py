@@ -187,3 +187,14 @@ class SuiteError(PipetestError):
     def __init__(self, file: str, reason: str):
         self.file, self.reason = file, reason
         super().__init__(f"expectation suite {file}: {reason}")
+
+
+class RecordWriteError(PipetestError):
+    """The run record could not be written (a full disk, a read-only folder): the run stops there."""
+
+    def __init__(self, run_dir: str, reason: str):
+        self.run_dir = run_dir
+        self.reason = reason
+        super().__init__(f"cannot write the run record of {run_dir}: {reason}; free some space (or fix the "
+                         f"folder's permissions), then reopen the run (Session.open or `pipetest resume {run_dir}`): "
+                         "finished steps keep their outputs")

@@ -111,7 +111,7 @@ class PipelineRun:
     def _run_header(self) -> dict[str, Any]:
         return {
             "pipeline": {"name": self.dag.name, "source": str(self.dag.source) if self.dag.source else None,
-                         "base_dir": str(self.dag.base_dir), "spec": self.dag.to_dict()},
+                         "base_dir": str(self.dag.base_dir), "spec": _masked_spec(self.dag)},
             "plan": self.plan.to_dict(),
             "options": {"isolation": self.isolation, "data_source": self.data_source, "cache": self.use_cache,
                         "executor": type(self.executor).__name__ if self.executor else None},
@@ -270,10 +270,11 @@ class PipelineRun:
             return (StepOutcome(status=StepStatus.FAILED, error_type="data_compatibility_error",
                                 error_message=input_failure, started_at=now, finished_at=now), None, None)
         key = None
-        if self.use_cache:
-            key = cache_key(Path(job.script), {"step": step, "mode": job.mode, "env": job.environ_vars, "args": job.job_args},
+        if self.use_cache or _falls_back_on_cache(self.plan.step_configs[step]):
+            key = cache_key(Path(job.script),
+                            {"step": step, "mode": job.mode, "env": job.environ_vars, "args": job.job_args},
                             {k: Path(v) for k, v in job.input_paths.items()})
-            entry = self.cache.get(key)
+            entry = self.cache.get(key) if self.use_cache else None
             if entry is not None:
                 self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
                 now = time.time()
@@ -509,6 +510,8 @@ class PipelineRun:
 
     def finish(self) -> None:
         """Summarise the run in the record: status, root failure first, then the steps it kept from running."""
+        if self.writer.failed is not None:
+            return  # the record cannot be written; the error that said so is on its way to the user
         statuses = self.statuses
         failed = [s for s in self.plan.execution_order if statuses[s] == StepStatus.FAILED]
         failed.sort(key=lambda s: self.writer.record.steps[s].get("finished_at") or 0)
@@ -555,9 +558,10 @@ class PipelineRun:
         writer = open_writer(run_dir)
         try:
             pipeline = writer.record.data.get("pipeline") or {}
-            dag = PipelineDAG.from_dict(pipeline["spec"], base_dir=pipeline["base_dir"])
+            dag = PipelineDAG.from_dict(pipeline["spec"], base_dir=pipeline["base_dir"], check_files=False)
             if pipeline.get("source"):
                 dag.source = Path(pipeline["source"])
+                dag = _unmask_secrets(dag)
             recorded = writer.record.data.get("options") or {}
             for key in ("isolation", "data_source"):
                 if recorded.get(key) is not None:
@@ -666,6 +670,40 @@ def _mask_secrets(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
             for value in secrets:
                 data[key] = data[key].replace(value, MASK)
     return data
+
+
+def _masked_spec(dag: PipelineDAG) -> dict[str, Any]:
+    """The pipeline as the record keeps it: secret-looking env values masked."""
+    spec = dag.to_dict()
+    for holder in [spec.get("defaults", {}), *spec["steps"].values()]:
+        if holder.get("env"):
+            holder["env"] = mask_env(holder["env"])
+    return spec
+
+
+def _unmask_secrets(dag: PipelineDAG) -> PipelineDAG:
+    """Put back the env values the record masked, from the pipeline file, so a reopened run can go on."""
+    from .workspace import MASK
+
+    try:
+        live = PipelineDAG.load(dag.source)
+    except (PipetestError, OSError):
+        return dag  # the file is gone or broken: masked values stay masked (and fail visibly)
+
+    def restore(env: dict[str, str], real: dict[str, str]) -> dict[str, str]:
+        return {k: real.get(k, v) if v == MASK else v for k, v in env.items()}
+
+    dag.defaults = replace(dag.defaults, env=restore(dag.defaults.env, live.defaults.env))
+    dag.steps = {name: replace(step, env=restore(step.env, live.steps[name].env)) if name in live.steps else step
+                 for name, step in dag.steps.items()}
+    return dag
+
+
+def _falls_back_on_cache(config: StepConfig) -> bool:
+    """Whether the step's policy may need its last good outputs, so they are kept even with the cache off."""
+    policy = config.on_error
+    values = policy.values() if isinstance(policy, dict) else [policy]
+    return RecoveryStrategy.USE_CACHED_OUTPUT.value in values
 
 
 def _rows_in(job: StepJob) -> int | None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .events import EdgeState, Event, EventKind, StepStatus
-from .exceptions import PipetestError, RunLockedError, RunNotFoundError
+from .exceptions import PipetestError, RecordWriteError, RunLockedError, RunNotFoundError
 
 RECORD_FORMAT = 1
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
@@ -65,11 +65,16 @@ def library_versions() -> dict[str, str]:
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write JSON so that a reader (or a crash) never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def edge_key(source: str, target: str) -> str:
@@ -253,16 +258,18 @@ class RunFolder:
 class RunWriter:
     """The single writer of a run: appends events, keeps the record, holds the folder's lock."""
 
-    def __init__(self, folder: RunFolder, record: RunRecord, snapshot_interval: float = 0.1):
+    def __init__(self, folder: RunFolder, record: RunRecord, snapshot_interval: float = 0.1,
+                 lock_wait: float = 0.0):
         self.folder = folder
         self.record = record
         self.snapshot_interval = snapshot_interval
         self._lock = threading.RLock()
-        self._lock_file = _acquire_lock(folder.path)
+        self._lock_file = _acquire_lock(folder.path, lock_wait)
         self._events = open(folder.events_path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the run
         self._seq = record.data.get("last_seq", -1)
         self._last_snapshot = 0.0
         self._dirty = False
+        self.failed: RecordWriteError | None = None
 
     @property
     def run_id(self) -> str:
@@ -271,15 +278,21 @@ class RunWriter:
     def emit(self, kind: str, step: str | None = None, **data: Any) -> Event:
         """Record one event: append it to the log (flushed), fold it into the record, snapshot."""
         with self._lock:
+            if self.failed is not None:
+                raise self.failed
             self._seq += 1
             event = Event(kind=kind, run_id=self.run_id, seq=self._seq, time=time.time(), step=step, data=data)
             if kind != EventKind.STEP_OUTPUT:
-                self._events.write(json.dumps(event.to_dict(), default=str) + "\n")
-                self._events.flush()
-                self.record.apply(event)
-                self._dirty = True
-                self._maybe_snapshot(force=kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED,
-                                                    EventKind.RUN_REOPENED))
+                try:
+                    self._events.write(json.dumps(event.to_dict(), default=str) + "\n")
+                    self._events.flush()
+                    self.record.apply(event)
+                    self._dirty = True
+                    self._maybe_snapshot(force=kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED,
+                                                        EventKind.RUN_REOPENED))
+                except OSError as exc:
+                    self.failed = RecordWriteError(str(self.folder.path), exc.strerror or str(exc))
+                    raise self.failed from exc
             return event
 
     def _maybe_snapshot(self, force: bool = False) -> None:
@@ -292,29 +305,46 @@ class RunWriter:
     def flush(self) -> None:
         """Write the snapshot now if anything changed since the last one."""
         with self._lock:
-            if self._dirty:
-                self._maybe_snapshot(force=True)
+            if self._dirty and self.failed is None:
+                try:
+                    self._maybe_snapshot(force=True)
+                except OSError as exc:
+                    self.failed = RecordWriteError(str(self.folder.path), exc.strerror or str(exc))
+                    raise self.failed from exc
 
     def close(self) -> None:
+        """Write the last snapshot (when the disk lets us) and release the folder."""
         with self._lock:
             if self._events.closed:
                 return
-            self.flush()
-            self._events.close()
-            _release_lock(self._lock_file)
+            try:
+                with contextlib.suppress(RecordWriteError):
+                    self.flush()
+            finally:
+                with contextlib.suppress(OSError):
+                    self._events.close()
+                _release_lock(self._lock_file)
 
 
-def _acquire_lock(run_dir: Path) -> Any:
+def _acquire_lock(run_dir: Path, wait: float = 0.0) -> Any:
+    """Lock the run folder for this process; ``wait`` seconds of patience for a lock on its way out
+    (a child the dead runner forked holds the lock until it has exec'd its step)."""
     import fcntl
 
     fh = open(run_dir / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for the run's lifetime
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip()
-        fh.close()
-        raise RunLockedError(str(run_dir), holder) from None
+    give_up = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < give_up:
+                time.sleep(0.05)
+                continue
+            fh.seek(0)
+            holder = fh.read().strip()
+            fh.close()
+            raise RunLockedError(str(run_dir), holder) from None
     fh.seek(0)
     fh.truncate()
     fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
@@ -373,7 +403,7 @@ class Workspace:
 def open_writer(run_dir: Path) -> RunWriter:
     """Take over an existing run folder for writing (after a crash, or to go on with it)."""
     record = load_record(run_dir)
-    return RunWriter(RunFolder(Path(run_dir)), record)
+    return RunWriter(RunFolder(Path(run_dir)), record, lock_wait=2.0)
 
 
 def run_workspace(run_dir: Path) -> Workspace:

@@ -315,7 +315,8 @@ class ProcessLauncher(Launcher):
         except BaseException:
             if handle is not None:
                 kill_group(handle.pgid, handle.pid)
-                self._wait(handle)
+                with contextlib.suppress(ChildProcessError):  # reaped already when the interrupt came
+                    self._wait(handle)
             raise
         finally:
             running.finish()

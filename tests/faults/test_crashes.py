@@ -1,0 +1,140 @@
+"""The runner itself dies or is stopped: SIGKILL at random points, a full disk, Ctrl-C in the same process."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipetest_nb import PipelineDAG, PipetestError, Session
+from pipetest_nb.events import StepStatus
+from pipetest_nb.workspace import load_record
+
+STEP = """
+import time
+from pathlib import Path
+
+def main(input_paths, output_paths, environ_vars, job_args):
+    text = "".join(Path(p, "v.txt").read_text() for p in input_paths.values()) if input_paths else ""
+    time.sleep(0.05)
+    (Path(output_paths["out"]) / "v.txt").write_text(text + environ_vars["NAME"])
+"""
+
+RUNNER = """
+import sys
+from pipetest_nb.session import Session
+session = Session(sys.argv[1], sys.argv[2], progress=False, isolation="subprocess", cache=False)
+print(session.run_dir, flush=True)
+session.run_all()
+"""
+
+
+def chain_pipeline(folder: Path, length: int = 6) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "step.py").write_text(textwrap.dedent(STEP))
+    steps = {}
+    for i in range(length):
+        steps[f"s{i}"] = {"script": "step.py", "outputs": {"out": {}}, "env": {"NAME": str(i)},
+                          **({"inputs": {"IN": f"s{i - 1}.out"}} if i else {})}
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump({"name": "chain", "steps": steps}))
+    return folder / "pipeline.yaml"
+
+
+def test_runner_killed_at_random_points_always_reopens(tmp_path):
+    pipeline = chain_pipeline(tmp_path / "p")
+    rng = random.Random(20261125)
+    clean = 0
+    for i in range(20):
+        runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(pipeline), str(tmp_path / "ws")],
+                                  stdout=subprocess.PIPE, text=True)
+        run_dir = Path(runner.stdout.readline().strip())
+        time.sleep(rng.uniform(0.0, 1.5))
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+        runner.stdout.close()
+        json.loads((run_dir / "run.json").read_text())  # the snapshot is whole
+        before = load_record(run_dir)
+        done_before = {s: e.get("attempts") for s, e in before.steps.items()
+                       if e.get("status") == StepStatus.SUCCEEDED}
+        with Session.open(run_dir, progress=False, cache=False) as session:
+            assert StepStatus.RUNNING not in session.status.values()
+            assert session.run_all().success, f"iteration {i}: {session.result().error}"
+            for step, attempts in done_before.items():  # no finished step ran again
+                assert session.record["steps"][step]["attempts"] == attempts
+            final = session.outputs("s5")["out"] / "v.txt"
+            assert final.read_text() == "012345"  # nothing lost on the way
+        clean += 1
+    assert clean == 20
+    print(f"SIGKILL loop: {clean}/20 runs reopened cleanly")
+
+
+def test_a_full_disk_is_a_clear_error_and_the_run_reopens(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        folder = tmp_path / "p"
+        folder.mkdir()
+        (folder / "small.py").write_text("from pathlib import Path\ndef main(i, o, e, a):\n"
+                                         "    (Path(o['out']) / 'ok.txt').write_text('ok')\n")
+        (folder / "fill.py").write_text("from pathlib import Path\ndef main(i, o, e, a):\n"
+                                        "    with open(Path(o['out']) / 'big.bin', 'wb') as fh:\n"
+                                        "        for _ in range(10):\n            fh.write(b'0' * 2**20)\n")
+        (folder / "pipeline.yaml").write_text(yaml.safe_dump({"name": "fill", "steps": {
+            "first": {"script": "small.py", "outputs": {"out": {}}},
+            "fill": {"script": "fill.py", "outputs": {"out": {}}, "depends_on": ["first"]}}}))
+        dag = PipelineDAG.from_yaml(folder / "pipeline.yaml")
+        with Session(dag, mount / "ws", progress=False, cache=False) as session:
+            run_dir = session.run_dir
+            with pytest.raises(PipetestError, match="No space left on device") as info:
+                session.run_all()
+            assert "free some space" in str(info.value) and str(run_dir) in str(info.value)
+        json.loads((run_dir / "run.json").read_text())  # the last snapshot is whole
+        shutil.rmtree(run_dir / "steps" / "fill" / "outputs")  # make room, as a user would
+        with Session.open(run_dir, progress=False, cache=False) as again:
+            assert again.status["first"] == StepStatus.SUCCEEDED
+            assert again.status["fill"] in (StepStatus.FAILED, StepStatus.INTERRUPTED)
+            assert (again.outputs("first")["out"] / "ok.txt").read_text() == "ok"
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_ctrl_c_in_run_all_kills_the_step_and_leaves_the_session_usable(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "slow.py").write_text("import time\ndef main(*a):\n    time.sleep(float(a[2].get('SLEEP', 0)))\n")
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump({"name": "ctrl-c", "steps": {
+        "slow": {"script": "slow.py", "env": {"SLEEP": "60"}},
+        "after": {"script": "slow.py", "depends_on": ["slow"]}}}))
+    with Session(PipelineDAG.from_yaml(folder / "pipeline.yaml"), tmp_path / "ws", progress=False,
+                 cache=False) as session:
+        def interrupt_when_running() -> None:
+            while session.record["steps"]["slow"].get("pid") is None:
+                time.sleep(0.02)
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # a real Ctrl-C
+
+        threading.Thread(target=interrupt_when_running, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            session.run_all()
+        pid = session.record["steps"]["slow"]["pid"]
+        assert session.status == {"slow": "interrupted", "after": "pending"}
+        assert session.record["status"] == "interrupted"
+        deadline = time.time() + 10
+        import psutil
+
+        while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.time() < deadline, "the step outlived Ctrl-C"
+            time.sleep(0.05)
+        assert session.next_step() == "slow"  # usable right away
