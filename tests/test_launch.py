@@ -394,6 +394,27 @@ def test_stop_from_another_thread_interrupts_the_step(tmp_path, launcher):
     assert launcher.stop(job.step) is False
 
 
+def test_ctrl_c_in_the_caller_kills_the_step_and_propagates(tmp_path, process_launcher):
+    job = make_job(tmp_path, """
+        import time
+
+        def main(*args):
+            print("ready", flush=True)
+            while True:
+                time.sleep(0.02)
+        """, timeout=30)
+    ready = threading.Event()
+    started = []
+    interrupter = threading.Thread(target=lambda: ready.wait(20) and os.kill(os.getpid(), signal.SIGINT))
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        process_launcher.launch(job, on_start=lambda pid, pgid: started.append(pid),
+                                on_output=lambda stream, text: "ready" in text and ready.set())
+    interrupter.join()
+    assert not psutil.pid_exists(started[0]) or psutil.Process(started[0]).status() == psutil.STATUS_ZOMBIE
+    assert process_launcher.stop(job.step) is False
+
+
 # --- logs ----------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ class _Handle:
     popen: subprocess.Popen
     pid: int
     pgid: int
+    exit: Exit | None = None  # once waited for: a second wait (after an interrupt) must not block
 
 
 class SubprocessLauncher(ProcessLauncher):
@@ -51,6 +52,8 @@ class SubprocessLauncher(ProcessLauncher):
         return _Handle(popen, popen.pid, popen.pid)
 
     def _wait(self, handle: _Handle) -> Exit:
-        _, status, usage = os.wait4(handle.pid, 0)
-        handle.popen.returncode = os.waitstatus_to_exitcode(status)  # reaped here, for the rusage
-        return Exit(status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+        if handle.exit is None:
+            _, status, usage = os.wait4(handle.pid, 0)
+            handle.popen.returncode = os.waitstatus_to_exitcode(status)  # reaped here, for the rusage
+            handle.exit = Exit(status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+        return handle.exit

@@ -68,6 +68,7 @@ class _Handle:
     worker: _Worker
     pid: int
     pgid: int
+    exit: Exit | None = None  # once waited for: the worker may already be running another step
 
 
 class PoolLauncher(ProcessLauncher):
@@ -135,15 +136,19 @@ class PoolLauncher(ProcessLauncher):
                           "run it with isolation 'subprocess' to see why")
 
     def _wait(self, handle: _Handle) -> Exit:
+        if handle.exit is not None:
+            return handle.exit
         try:
             reply, _ = receive(handle.worker.sock)
         except OSError:
             reply = None
         if reply is None:
+            handle.exit = Exit(None, note="its pool worker died while it ran")
             self._release(handle.worker)
-            return Exit(None, note="its pool worker died while it ran")
-        self._release(handle.worker, alive=True)
-        return Exit(reply["status"], reply["cpu"], reply["maxrss"])
+        else:
+            handle.exit = Exit(reply["status"], reply["cpu"], reply["maxrss"])
+            self._release(handle.worker, alive=True)
+        return handle.exit
 
     def close(self) -> None:
         """Kill running steps and stop every worker."""
