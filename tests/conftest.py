@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
-
-NOOP_SCRIPT = "def main(input_paths, output_paths, environ_vars, job_args):\n    pass\n"
-
-
-def write_pipeline(folder: Path, text: str, scripts: dict[str, str] | None = None,
-                   name: str = "pipeline.yaml") -> Path:
-    """Write a pipeline file and its scripts (``scripts`` maps relative path -> source)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for rel, source in (scripts or {}).items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-    path = folder / name
-    path.write_text(textwrap.dedent(text))
-    return path
+from pipelines import NOOP_SCRIPT
 
 
 @pytest.fixture

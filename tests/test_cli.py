@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import write_pipeline
+from pipelines import write_pipeline
 
 EXAMPLE = Path(__file__).parents[1] / "pipetest_nb" / "examples" / "churn" / "pipeline.yaml"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from conftest import write_pipeline
+from pipelines import write_pipeline
 
 from pipetest_nb import PipelineDAG, PipelineSpecError, StepConfig
 from pipetest_nb.dag import parse_memory

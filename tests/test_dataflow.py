@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_pipeline
+from pipelines import write_pipeline
 
 from pipetest_nb.dag import InputSpec, OutputSpec, PipelineDAG, TableSchema
 from pipetest_nb.dataflow import (

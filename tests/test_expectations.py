@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_pipeline
+from pipelines import write_pipeline
 
 from pipetest_nb.cli import main
 from pipetest_nb.dag import PipelineDAG

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from conftest import write_pipeline
+from pipelines import write_pipeline
 
 from pipetest_nb import PipetestError, Session
 from pipetest_nb.events import EventKind, StepStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_pipeline
+from pipelines import write_pipeline
 
 from pipetest_nb.dag import InputSpec, PipelineDAG, TableSchema
 from pipetest_nb.dataflow import frame, inspect_output
