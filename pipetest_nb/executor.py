@@ -122,15 +122,32 @@ class PipelineRun:
 
     # -- launchers ---------------------------------------------------------------------------------
 
-    def _launcher_for(self, config: StepConfig) -> Launcher:
+    def isolation_for(self, step: str, override: str | None = None) -> str:
+        """How a step runs: an explicit override, the run's executor or isolation, the file's, else subprocess."""
+        if override:
+            return override
+        if self.executor is not None:
+            return "executor"
+        return self.isolation or self.plan.step_configs[step].isolation or "subprocess"
+
+    def _launcher(self, isolation: str) -> Launcher:
         from .launch import FuturesLauncher, get_launcher
 
-        key = "executor" if self.executor is not None else (self.isolation or config.isolation or "subprocess")
         with self._launcher_lock:
-            if key not in self._launchers:
-                self._launchers[key] = (FuturesLauncher(self.executor) if key == "executor"
-                                        else get_launcher(key))
-            return self._launchers[key]
+            if isolation not in self._launchers:
+                if isolation == "executor":
+                    self._launchers[isolation] = FuturesLauncher(self.executor)
+                elif isolation == "pool":
+                    self._launchers[isolation] = get_launcher("pool", preload=self.dag.preload)
+                else:
+                    self._launchers[isolation] = get_launcher(isolation)
+            return self._launchers[isolation]
+
+    @property
+    def last_exception(self) -> BaseException | None:
+        """The exception of the last step that failed in-process (for a post-mortem debugger)."""
+        launcher = self._launchers.get("inprocess")
+        return getattr(launcher, "last_exception", None)
 
     def close(self) -> None:
         """Stop workers and release the run folder's lock."""
@@ -199,22 +216,26 @@ class PipelineRun:
 
     # -- running a step ----------------------------------------------------------------------------
 
-    def run_step(self, step: str) -> StepResult:
-        """Run one step now (its dependencies must be done), applying the error policy."""
+    def run_step(self, step: str, isolation: str | None = None) -> StepResult:
+        """Run one step now (its dependencies must be done), applying the error policy.
+
+        ``isolation`` overrides how this one step runs (``inprocess`` to debug it).
+        """
         if step not in self.plan.step_configs:
             raise UnknownStepError(step, self.plan.execution_order)
         config = self.plan.step_configs[step]
+        isolation = self.isolation_for(step, isolation)
         attempt = 0
         while True:
             attempt += 1
             job, problems = self._prepare(step, config)
             self._emit(EventKind.STEP_STARTED, step, script=job.script, mode=job.mode,
-                       isolation="executor" if self.executor else (self.isolation or config.isolation or "subprocess"),
+                       isolation=isolation,
                        inputs=job.input_paths, outputs=job.output_paths, env=mask_env(job.environ_vars),
                        args=job.job_args)
             input_failure = None if problems else self._check_inputs(step, config)
             before = _snapshot(job.input_paths)
-            outcome, key, cached = self._execute(step, job, problems, input_failure)
+            outcome, key, cached = self._execute(step, job, problems, input_failure, isolation)
             finished = self._finish_step(step, job, outcome, key, cached)
             finished = _mask_secrets(finished, job.environ_vars)
             changed = _changed_inputs(before, _snapshot(job.input_paths))
@@ -222,6 +243,8 @@ class PipelineRun:
                 finished["warnings"] = [*finished.get("warnings", []), *changed]
             if finished["status"] != StepStatus.FAILED:
                 self._emit(EventKind.STEP_FINISHED, step, **finished)
+                if finished["status"] == StepStatus.INTERRUPTED:
+                    self._halt = True  # Ctrl-C or Stop: start nothing else
                 return self.step_result(step)
             strategy = self.errors.handle_error(
                 self.errors.context(step, outcome.error_type or "execution_error", outcome.error_message or "",
@@ -259,7 +282,7 @@ class PipelineRun:
             self._halt = True  # fail_pipeline and pause both stop the run here
             return self.step_result(step)
 
-    def _execute(self, step: str, job: StepJob, problems: list[str], input_failure: str | None
+    def _execute(self, step: str, job: StepJob, problems: list[str], input_failure: str | None, isolation: str
                  ) -> tuple[StepOutcome, str | None, dict | None]:
         now = time.time()
         if problems:
@@ -279,7 +302,7 @@ class PipelineRun:
                 self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
                 now = time.time()
                 return StepOutcome(status=StepStatus.SUCCEEDED, started_at=now, finished_at=now), key, entry
-        launcher = self._launcher_for(self.plan.step_configs[step])
+        launcher = self._launcher(isolation)
         self._running[step] = launcher
         try:
             if self._stop.is_set():
@@ -444,8 +467,11 @@ class PipelineRun:
 
     # -- running many steps ------------------------------------------------------------------------
 
-    def run(self, steps: list[str] | None = None, jobs: int = 1, progress: Any = None) -> list[StepResult]:
-        """Run every allowed step that becomes ready, ``jobs`` at a time, until done or halted."""
+    def run(self, steps: list[str] | None = None, jobs: int = 1, isolation: str | None = None) -> list[StepResult]:
+        """Run every allowed step that becomes ready, ``jobs`` at a time, until done or halted.
+
+        ``isolation`` overrides how these steps run (``inprocess`` to debug one).
+        """
         allowed = set(steps) if steps is not None else None
         self._halt = False
         self._stop.clear()
@@ -457,9 +483,9 @@ class PipelineRun:
                     ready = self.ready_steps(allowed)
                     if not ready:
                         break
-                    results.append(self.run_step(ready[0]))
+                    results.append(self.run_step(ready[0], isolation))
             else:
-                results = self._run_parallel(allowed, jobs)
+                results = self._run_parallel(allowed, jobs, isolation)
         except KeyboardInterrupt:
             self.stop()
             self._mark_interrupted("interrupted by the user (KeyboardInterrupt)")
@@ -469,7 +495,7 @@ class PipelineRun:
             self.finish()
         return results
 
-    def _run_parallel(self, allowed: set[str] | None, jobs: int) -> list[StepResult]:
+    def _run_parallel(self, allowed: set[str] | None, jobs: int, isolation: str | None) -> list[StepResult]:
         results: list[StepResult] = []
         running: dict[Future, str] = {}
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pipetest-step") as pool:
@@ -480,7 +506,7 @@ class PipelineRun:
                         if len(running) >= jobs:
                             break
                         if step not in busy:
-                            running[pool.submit(self.run_step, step)] = step
+                            running[pool.submit(self.run_step, step, isolation)] = step
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

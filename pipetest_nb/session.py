@@ -225,15 +225,23 @@ class Session:
             self._run.run(steps, jobs=jobs)
         return self._run.result(steps)
 
-    def run_step(self, step: str) -> StepResult:
-        """Re-run one step on the recorded outputs of its upstream steps; what follows it becomes pending."""
+    def run_step(self, step: str, isolation: str | None = None) -> StepResult:
+        """Re-run one step on the recorded outputs of its upstream steps; what follows it becomes pending.
+
+        ``isolation="inprocess"`` runs it in this kernel, so ``%debug`` can open its exception.
+        """
         self._check(step)
         missing = [d for d in self.plan.dependencies[step] if self.status[d] not in StepStatus.DONE_OK]
         if missing:
             reuse_upstream(self._run, [step])
         self._run.reset_steps([step, *self.plan.downstream(step)])
-        self._run.run([step])
+        self._run.run([step], isolation=isolation)
         return self._run.step_result(step)
+
+    def debug_step(self, step: str) -> BaseException | None:
+        """Re-run a step in this process and return its exception (None if it passed), for ``pdb.post_mortem``."""
+        result = self.run_step(step, isolation="inprocess")
+        return None if result.success else self._run.last_exception
 
     def rerun_failed(self, jobs: int = 1) -> PipelineExecutionResult:
         """Re-run the failed (and interrupted) steps on their recorded inputs, then go on with the rest."""

@@ -129,3 +129,19 @@ def test_diff_against_another_run(tmp_path):
         second.run_all()
         diff = second.diff(old_dir, "produce.data")
         assert "row" in str(diff).lower()
+
+
+def test_debug_step_runs_in_process_and_returns_the_exception(tmp_path):
+    path = write_pipeline(tmp_path / "p", "steps:\n  bad: {script: bad.py}\n",
+                          {"bad.py": "def main(*a):\n    ratio = 1 / 0\n"})
+    with Session(path, tmp_path / "ws", progress=False) as session:
+        assert session.run_all().steps["bad"].status == StepStatus.FAILED
+        exc = session.debug_step("bad")
+        assert isinstance(exc, ZeroDivisionError)
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_filename)
+            tb = tb.tb_next
+        assert frames[-1].endswith("bad.py")  # post-mortem lands in the script's own frame
+        assert session.record["steps"]["bad"]["isolation"] == "inprocess"
