@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench install-dev install-demo clean
+.PHONY: demo test lint bench install-dev install-demo clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ demo: install-demo
 lint: install-dev
 	$(VENV)/bin/ruff check pipetest_nb tests
 
-test: install-dev lint
+# The browser tests drive Debian's chromium (never `playwright install`); install it when missing.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium chromium-driver)
+
+test: install-dev lint chromium
 	$(PY) -m pytest
 
 bench: install-dev

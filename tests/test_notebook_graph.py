@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
@@ -48,6 +49,13 @@ def nodes(graph: DagGraph) -> go.Scatter:
 def xy(graph: DagGraph) -> dict[str, tuple[float, float]]:
     trace = nodes(graph)
     return {name: (x, y) for name, x, y in zip(trace.customdata, trace.x, trace.y, strict=True)}
+
+
+def shown(trace: go.Scatter) -> list[str]:
+    """The colour each marker shows: its value read through the trace's discrete colour scale."""
+    top = trace.marker.cmax
+    colours = {round(position * top): colour for position, colour in trace.marker.colorscale}
+    return [colours[int(v)] for v in trace.marker.color]
 
 
 def event(kind: str, step: str | None = None, **data) -> Event:
@@ -127,7 +135,7 @@ def test_set_status_recolours_only_that_node(diamond):
     graph = DagGraph(diamond)
     for status in StepStatus.ALL:
         graph.set_status("b", status)
-        colours = dict(zip(nodes(graph).customdata, nodes(graph).marker.color, strict=True))
+        colours = dict(zip(nodes(graph).customdata, shown(nodes(graph)), strict=True))
         assert colours["b"] == STATUS_COLORS[status]
         assert colours["a"] == STATUS_COLORS[StepStatus.PENDING]
         assert f"status: {status}" in nodes(graph).hovertext[1]
@@ -139,7 +147,7 @@ def test_edge_state_moves_the_edge_line_and_colours_its_marker(diamond):
     graph.set_edge_state("b.out", "d.L", EdgeState.FAILED)
     index = graph.model.data_edges.index(("b.out", "d.L"))
     marks = graph.figure.data[EDGE_MARK_TRACE]
-    assert marks.marker.color[index] == EDGE_COLORS[EdgeState.FAILED]
+    assert shown(marks)[index] == EDGE_COLORS[EdgeState.FAILED]
     assert "checks: failed" in marks.hovertext[index]
     failed = graph.figure.data[EDGE_TRACES[EdgeState.FAILED]]
     assert list(failed.x[:3]) == [1.0, 1.5, 2.0]
@@ -173,7 +181,7 @@ def test_events_drive_the_graph(diamond):
     assert graph.statuses == {"a": "succeeded", "b": "failed", "c": "pending", "d": "blocked"}
     assert graph.step_info["a"] == {"duration": 0.25, "peak_rss": 2_000_000, "rows_out": 7}
     assert graph.edge_states[("a.out", "b.IN")] == "warned"
-    assert list(nodes(graph).marker.color) == [STATUS_COLORS[s] for s in ("succeeded", "failed", "pending",
+    assert shown(nodes(graph)) == [STATUS_COLORS[s] for s in ("succeeded", "failed", "pending",
                                                                           "blocked")]
     assert "duration: 250 ms" in nodes(graph).hovertext[0]
 
@@ -187,7 +195,7 @@ def test_replay_and_reset(diamond):
     graph.reset()
     assert set(graph.statuses.values()) == {"pending"}
     assert set(graph.edge_states.values()) == {"unchecked"}
-    assert set(nodes(graph).marker.color) == {STATUS_COLORS["pending"]}
+    assert set(shown(nodes(graph))) == {STATUS_COLORS["pending"]}
 
 
 def test_mistakes_are_named(diamond):
@@ -206,8 +214,11 @@ def test_late_views_get_the_current_colours(diamond):
     graph.set_status("c", "failed")
     graph.set_edge_state("a.out", "b.IN", "passed")
     state = graph.figure.get_state()["_widget_data"]
-    assert state[NODE_TRACE]["marker"]["color"][2] == STATUS_COLORS["failed"]
-    assert state[EDGE_MARK_TRACE]["marker"]["color"][0] == EDGE_COLORS["passed"]
+    node_codes = np.frombuffer(state[NODE_TRACE]["marker"]["color"]["buffer"], dtype=np.uint8)
+    edge_codes = np.frombuffer(state[EDGE_MARK_TRACE]["marker"]["color"]["buffer"], dtype=np.uint8)
+    assert node_codes[2] == StepStatus.ALL.index("failed")
+    assert edge_codes[0] == EdgeState.ALL.index("passed")
+    assert "status: failed" in state[NODE_TRACE]["hovertext"][2]
 
 
 def test_updates_from_threads_stay_consistent(diamond):
@@ -226,7 +237,7 @@ def test_updates_from_threads_stay_consistent(diamond):
         t.join()
     expected = statuses[59 % len(statuses)]
     assert set(graph.statuses.values()) == {expected}
-    assert set(nodes(graph).marker.color) == {STATUS_COLORS[expected]}
+    assert set(shown(nodes(graph))) == {STATUS_COLORS[expected]}
     assert all("59.0 s" in text for text in nodes(graph).text)
 
 
@@ -270,7 +281,7 @@ def test_static_figure_shares_the_live_figure(diamond):
     live = DagGraph(diamond).figure
     assert [t.name for t in fig.data] == [t.name for t in live.data]
     assert list(fig.data[NODE_TRACE].x) == list(live.data[NODE_TRACE].x)
-    assert fig.data[NODE_TRACE].marker.color[0] == STATUS_COLORS["failed"]
+    assert shown(fig.data[NODE_TRACE])[0] == STATUS_COLORS["failed"]
     bundle = display.dag_mimebundle(diamond)
     spec = bundle[display.PLOTLY_MIMETYPE]
     assert len(spec["data"]) == len(fig.data) and spec["layout"]["title"]["text"] == "t"

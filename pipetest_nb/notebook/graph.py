@@ -55,10 +55,26 @@ ORDERING_TRACE = 0
 EDGE_TRACES = {state: 1 + i for i, state in enumerate(EdgeState.ALL)}
 EDGE_MARK_TRACE = 1 + len(EdgeState.ALL)
 NODE_TRACE = EDGE_MARK_TRACE + 1
+# Trace uids of static figures: plotly.js names a trace's SVG group "trace<uid>" (FigureWidget
+# replaces uids with its own; read them from the figure there).
 NODE_UID = "pipetest-nodes"
 EDGE_MARK_UID = "pipetest-edge-marks"
 
 Edge = tuple[str, str]
+
+
+def _discrete_scale(colours: list[str]) -> dict[str, Any]:
+    """Marker colour settings that show value ``i`` exactly in ``colours[i]``.
+
+    Colours are sent as small integers: the front end gets a compact binary array instead of
+    thousands of strings, which is what keeps one update of a 2,000-step graph in a few ms.
+    """
+    top = len(colours) - 1
+    return dict(cmin=0, cmax=top, showscale=False, colorscale=[[i / top, c] for i, c in enumerate(colours)])
+
+
+STATUS_CODE = {status: i for i, status in enumerate(StepStatus.ALL)}
+EDGE_CODE = {state: i for i, state in enumerate(EdgeState.ALL)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -239,7 +255,8 @@ def figure_spec(model: GraphModel, statuses: dict[str, str], edge_states: dict[E
     data.append(dict(
         type="scatter", uid=EDGE_MARK_UID, x=[p[0][1] for p in mids] or [None],
         y=[p[1][1] for p in mids] or [None], mode="markers", showlegend=False, name="edge checks",
-        marker=dict(symbol="diamond", size=9, color=[EDGE_COLORS[edge_states[e]] for e in model.data_edges],
+        marker=dict(symbol="diamond", size=9, color=[EDGE_CODE[edge_states[e]] for e in model.data_edges],
+                    **_discrete_scale([EDGE_COLORS[s] for s in EdgeState.ALL]),
                     line=dict(width=[1] * len(mids), color="#333333")),
         hovertext=[edge_hover(e, edge_states[e]) for e in model.data_edges],
         hovertemplate="%{hovertext}<extra></extra>"))
@@ -248,7 +265,8 @@ def figure_spec(model: GraphModel, statuses: dict[str, str], edge_states: dict[E
         y=[model.pos[s][1] for s in model.steps], mode="markers+text", showlegend=False, name="steps",
         text=[node_label(s, info[s]) for s in model.steps], textposition="bottom center",
         customdata=list(model.steps),
-        marker=dict(size=22, color=[STATUS_COLORS[statuses[s]] for s in model.steps],
+        marker=dict(size=22, color=[STATUS_CODE[statuses[s]] for s in model.steps],
+                    **_discrete_scale([STATUS_COLORS[s] for s in StepStatus.ALL]),
                     line=dict(width=[1] * len(model.steps), color="#333333")),
         hovertext=[node_hover(s, statuses[s], info[s]) for s in model.steps],
         hovertemplate="%{hovertext}<extra></extra>"))
@@ -258,7 +276,7 @@ def figure_spec(model: GraphModel, statuses: dict[str, str], edge_states: dict[E
                          legendgroup="status", marker=dict(size=12, color=STATUS_COLORS[status]), **extra))
     layers = 1 + max((x for x, _ in model.pos.values()), default=0)
     layout = dict(
-        title=dict(text=model.name, x=0.01), height=int(min(900, max(320, 110 + 70 * model.max_layer))),
+        title=dict(text=model.name, x=0.01), height=int(min(900, max(440, 110 + 70 * model.max_layer))),
         margin=dict(l=20, r=20, t=40, b=20), plot_bgcolor="white", hovermode="closest", dragmode="pan",
         xaxis=dict(visible=False, range=[-0.5, layers - 0.5]),
         yaxis=dict(visible=False, range=[-(model.max_layer + 1) / 2, (model.max_layer + 1) / 2]),
@@ -283,21 +301,32 @@ class DagGraph:
     """
 
     def __init__(self, plan_or_dag: PipelineExecutionPlan | PipelineDAG):
+        import numpy as np
         import plotly.graph_objects as go
 
-        self.model = build_model(plan_or_dag)
-        self._index = self.model.step_index
-        self._edge_index = {e: i for i, e in enumerate(self.model.data_edges)}
+        self.model = model = build_model(plan_or_dag)
+        self._index = model.step_index
+        self._edge_index = {e: i for i, e in enumerate(model.data_edges)}
         self._lock = threading.RLock()
-        self._statuses = dict.fromkeys(self.model.steps, StepStatus.PENDING)
-        self._edge_states = dict.fromkeys(self.model.data_edges, EdgeState.UNCHECKED)
-        self._info: dict[str, dict[str, Any]] = {s: {} for s in self.model.steps}
+        self._statuses = dict.fromkeys(model.steps, StepStatus.PENDING)
+        self._edge_states = dict.fromkeys(model.data_edges, EdgeState.UNCHECKED)
+        self._info: dict[str, dict[str, Any]] = {s: {} for s in model.steps}
         self._callbacks: list[SelectCallback] = []
-        self._dirty: set[str] = set()
-        self._dirty_edge_states: set[str] = set()
         self.selected: tuple[str, Any] | None = None
         self.errors: list[str] = []  # tracebacks of select callbacks that raised
-        data, layout = figure_spec(self.model, self._statuses, self._edge_states, self._info)
+        data, layout = figure_spec(model, self._statuses, self._edge_states, self._info)
+        # What the traces show, kept here so one change rebuilds one entry, not the whole array;
+        # object arrays are several times cheaper for plotly to validate than lists of strings.
+        nodes, marks = data[NODE_TRACE], data[EDGE_MARK_TRACE]
+        self._node_arrays = {"color": np.array(nodes["marker"]["color"], dtype=np.uint8),
+                             "hover": np.array(nodes["hovertext"], dtype=object),
+                             "text": np.array(nodes["text"], dtype=object)}
+        self._edge_arrays = {"color": np.array(marks["marker"]["color"], dtype=np.uint8),
+                             "hover": np.array(marks["hovertext"], dtype=object)}
+        paths = [model.edge_paths[e] for e in model.data_edges]
+        self._edge_x = np.array([[*x, np.nan] for x, _ in paths], dtype=float).reshape(-1, 4)
+        self._edge_y = np.array([[*y, np.nan] for _, y in paths], dtype=float).reshape(-1, 4)
+        self._dirty: set[str] = set()  # "color", "hover", "text", "edges", or an edge state (its line)
         self.figure: go.FigureWidget = go.FigureWidget(data=data, layout=layout)
         self.figure.data[NODE_TRACE].on_click(self._clicked_node)
         self.figure.data[EDGE_MARK_TRACE].on_click(self._clicked_edge)
@@ -416,22 +445,28 @@ class DagGraph:
             raise ValueError(f"unknown status {status!r} for step '{step}'; use one of {', '.join(StepStatus.ALL)}")
         if self._statuses[step] != status:
             self._statuses[step] = status
-            self._dirty.add("nodes")
+            i = self._index[step]
+            self._node_arrays["color"][i] = STATUS_CODE[status]
+            self._node_arrays["hover"][i] = node_hover(step, status, self._info[step])
+            self._dirty |= {"color", "hover"}
 
     def _set_info(self, step: str, metrics: dict[str, Any] | None) -> None:
         if step not in self._index:
             raise UnknownStepError(step, self.model.steps)
         if metrics is None:
-            if self._info[step]:
-                self._info[step] = {}
-                self._dirty.add("nodes")
-            return
-        unknown = set(metrics) - set(METRIC_KEYS)
-        if unknown:
-            raise ValueError(f"unknown metric(s) {', '.join(sorted(unknown))} for step '{step}'; "
-                             f"use {', '.join(METRIC_KEYS)}")
-        self._info[step].update(metrics)
-        self._dirty.add("nodes")
+            if not self._info[step]:
+                return
+            self._info[step] = {}
+        else:
+            unknown = set(metrics) - set(METRIC_KEYS)
+            if unknown:
+                raise ValueError(f"unknown metric(s) {', '.join(sorted(unknown))} for step '{step}'; "
+                                 f"use {', '.join(METRIC_KEYS)}")
+            self._info[step].update(metrics)
+        i, info = self._index[step], self._info[step]
+        self._node_arrays["hover"][i] = node_hover(step, self._statuses[step], info)
+        self._node_arrays["text"][i] = node_label(step, info)
+        self._dirty |= {"hover", "text"}
 
     def _set_edge_state(self, edge: tuple[str, ...], state: str) -> None:
         if edge not in self._edge_index:
@@ -442,30 +477,33 @@ class DagGraph:
         old = self._edge_states[edge]  # type: ignore[index]
         if old != state:
             self._edge_states[edge] = state  # type: ignore[index]
-            self._dirty_edge_states |= {old, state}
-            self._dirty.add("edges")
+            i = self._edge_index[edge]  # type: ignore[index]
+            self._edge_arrays["color"][i] = EDGE_CODE[state]
+            self._edge_arrays["hover"][i] = edge_hover(edge, state)  # type: ignore[arg-type]
+            self._dirty |= {"edges", old, state}
 
     def _flush(self) -> None:
-        """Push what changed to the figure: a few restyles of whole arrays, one per trace kind."""
-        if "nodes" in self._dirty:
-            steps, st, info = self.model.steps, self._statuses, self._info
-            self._restyle({"marker.color": [[STATUS_COLORS[st[s]] for s in steps]],
-                           "hovertext": [[node_hover(s, st[s], info[s]) for s in steps]],
-                           "text": [[node_label(s, info[s]) for s in steps]]}, [NODE_TRACE])
-        if "edges" in self._dirty:
-            import numpy as np
+        """Push what changed to the figure: one restyle per trace kind, of fresh copies of the arrays.
 
-            edges, es = self.model.data_edges, self._edge_states
-            self._restyle({"marker.color": [[EDGE_COLORS[es[e]] for e in edges]],
-                           "hovertext": [[edge_hover(e, es[e]) for e in edges]]}, [EDGE_MARK_TRACE])
-            states = sorted(self._dirty_edge_states, key=EdgeState.ALL.index)
-            xy = [edge_xy(self.model, [e for e in edges if es[e] == state]) for state in states]
-            # float arrays (None -> nan) are much cheaper for plotly to validate than lists
-            self._restyle({"x": [np.array(x, dtype=float) for x, _ in xy],
-                           "y": [np.array(y, dtype=float) for _, y in xy]},
+        Copies, because plotly keeps the array it is given and skips a restyle that changes nothing.
+        """
+        import numpy as np
+
+        dirty, self._dirty = self._dirty, set()
+        keys = {"color": "marker.color", "hover": "hovertext", "text": "text"}
+        node_update = {keys[k]: [self._node_arrays[k].copy()] for k in keys if k in dirty}
+        if node_update:
+            self._restyle(node_update, [NODE_TRACE])
+        if "edges" in dirty:
+            self._restyle({"marker.color": [self._edge_arrays["color"].copy()],
+                           "hovertext": [self._edge_arrays["hover"].copy()]}, [EDGE_MARK_TRACE])
+        states = [s for s in EdgeState.ALL if s in dirty]
+        if states:
+            masks = [self._edge_arrays["color"] == EDGE_CODE[s] for s in states]
+            empty = np.array([np.nan])
+            self._restyle({"x": [self._edge_x[m].ravel() if m.any() else empty for m in masks],
+                           "y": [self._edge_y[m].ravel() if m.any() else empty for m in masks]},
                           [EDGE_TRACES[s] for s in states])
-        self._dirty.clear()
-        self._dirty_edge_states.clear()
 
     def _restyle(self, update: dict[str, list[Any]], traces: list[int]) -> None:
         self.figure.plotly_restyle(update, trace_indexes=traces)

@@ -1,0 +1,67 @@
+"""The live DAG graph: build a ``DagGraph`` and apply one update, for 50, 500 and 2,000 steps.
+
+Baseline: building a plain ``plotly.graph_objects.Figure`` from the same traces, the least a graph
+of that size costs. Targets: one update under 5 ms at 2,000 steps; a build under 1 s.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import time
+from pathlib import Path
+
+from harness import Row, compare, median_ms
+
+
+def _spec(n: int) -> dict:
+    steps = {}
+    for i in range(n):
+        inputs = {f"I{j}": f"s{j}.o" for j in (i - 1, i // 2, i - 7) if 0 <= j < i}
+        steps[f"s{i}"] = {"script": "s.py", "outputs": {"o": {}}, "inputs": inputs}
+    return {"name": f"bench{n}", "steps": steps}
+
+
+def run(quick: bool = False) -> list[Row]:
+    import plotly.graph_objects as go
+
+    from pipetest_nb import PipelineDAG, PipelineDAGResolver
+    from pipetest_nb.events import Event, EventKind, StepStatus
+    from pipetest_nb.notebook.graph import DagGraph, build_model, figure_spec
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "s.py").write_text("def main(*a): pass\n")
+    rows: list[Row] = []
+    start = time.perf_counter()
+    go.FigureWidget()  # the first widget of a process loads plotly's validators: timed once, apart
+    first = (time.perf_counter() - start) * 1000
+    rows.append(Row("graph", "first FigureWidget in a process", first, note="one-off, not in the rows below"))
+    for n in ([50] if quick else [50, 500, 2000]):
+        plan = PipelineDAGResolver(PipelineDAG.from_dict(_spec(n), base_dir=folder)).create_execution_plan()
+        repeat = 1 if quick else 5
+        model = build_model(plan)
+        statuses = dict.fromkeys(model.steps, StepStatus.PENDING)
+        edges = dict.fromkeys(model.data_edges, "unchecked")
+        info: dict = {s: {} for s in model.steps}
+        data, layout = figure_spec(model, statuses, edges, info)
+        baseline = median_ms(lambda d=data, lo=layout: go.Figure(data=d, layout=lo), repeat)
+        build = median_ms(lambda p=plan: DagGraph(p), repeat)
+        graph = DagGraph(plan)
+        middle = model.steps[n // 2]
+        cycle = itertools.cycle([StepStatus.RUNNING, StepStatus.SUCCEEDED])
+        updates = 3 if quick else 21
+        status = median_ms(lambda g=graph, s=middle, c=cycle: g.set_status(s, next(c)), updates)
+        edge = model.data_edges[len(model.data_edges) // 2]
+        states = itertools.cycle(["failed", "passed"])
+        edge_ms = median_ms(lambda g=graph, e=edge, c=states: g.set_edge_state(*e, next(c)), updates)
+        events = itertools.cycle([
+            Event(EventKind.STEP_FINISHED, "r", 0, 0.0, middle,
+                  {"status": status, "metrics": {"duration": d, "peak_rss": 10**8, "rows_out": 9}})
+            for status, d in ((StepStatus.FAILED, 1.5), (StepStatus.SUCCEEDED, 2.5))])
+        event_ms = median_ms(lambda g=graph, c=events: g.apply(next(c)), updates)
+        rows += compare(f"graph {n} steps", "go.Figure, same traces", baseline,
+                        {"DagGraph build (layout + FigureWidget)": build,
+                         "set_status (one restyle)": status,
+                         "set_edge_state (marker + 2 line traces)": edge_ms,
+                         "apply STEP_FINISHED with metrics": event_ms})
+    return rows
