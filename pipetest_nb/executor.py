@@ -68,12 +68,17 @@ class PipelineRun:
         self._stop = threading.Event()
         self._halt = False
         self._active_time = 0.0
+        self._position = {s: i for i, s in enumerate(self.plan.execution_order)}
+        self._dependents = {s: self.plan.dependents(s) for s in self.plan.execution_order}
+        self._unmet: dict[str, int] = {}
+        self._ready: set[str] = set()
         if writer is None:
-            writer = self.workspace.create_run(dag.name)
-            self.writer = writer
+            self.writer = self.workspace.create_run(dag.name)
+            self._index_readiness()
             self._emit(EventKind.RUN_STARTED, **self._run_header())
         else:
             self.writer = writer
+            self._index_readiness()
             self._active_time = float(writer.record.data.get("duration") or 0.0)
 
     # -- state -------------------------------------------------------------------------------------
@@ -100,13 +105,36 @@ class PipelineRun:
 
     def ready_steps(self, allowed: set[str] | None = None) -> list[str]:
         """Steps that may start now: not yet run (or interrupted), every dependency done."""
+        with self.writer._lock:
+            ready = [s for s in self._ready if (allowed is None or s in allowed) and s not in self._running]
+        return sorted(ready, key=self._position.__getitem__)
+
+    def _index_readiness(self) -> None:
+        """Count each step's unfinished dependencies once; status changes then keep the counts (no rescans)."""
         statuses = self.statuses
-        return [s for s in self.plan.execution_order
-                if statuses[s] in RUNNABLE and (allowed is None or s in allowed) and s not in self._running
-                and all(statuses[d] in StepStatus.DONE_OK for d in self.plan.dependencies[s])]
+        for step in self.plan.execution_order:
+            self._unmet[step] = sum(statuses[d] not in StepStatus.DONE_OK for d in self.plan.dependencies[step])
+            self._refresh_ready(step)
+
+    def _refresh_ready(self, step: str) -> None:
+        if self._unmet[step] == 0 and self.status_of(step) in RUNNABLE:
+            self._ready.add(step)
+        else:
+            self._ready.discard(step)
 
     def _emit(self, kind: str, step: str | None = None, **data: Any) -> None:
-        self.bus.publish(self.writer.emit(kind, step, **data))
+        with self.writer._lock:
+            before = self.status_of(step) if step in self._unmet else None
+            event = self.writer.emit(kind, step, **data)
+            if before is not None:
+                after = self.status_of(step)
+                if (before in StepStatus.DONE_OK) != (after in StepStatus.DONE_OK):
+                    delta = -1 if after in StepStatus.DONE_OK else 1
+                    for dependent in self._dependents[step]:
+                        self._unmet[dependent] += delta
+                        self._refresh_ready(dependent)
+                self._refresh_ready(step)
+        self.bus.publish(event)
 
     def _run_header(self) -> dict[str, Any]:
         return {
@@ -339,10 +367,11 @@ class PipelineRun:
 
     def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
         create_time = None
-        with contextlib.suppress(Exception):
-            import psutil
+        if pgid is not None:  # a process of its own, that a later runner may have to kill
+            with contextlib.suppress(Exception):
+                import psutil
 
-            create_time = psutil.Process(pid).create_time()
+                create_time = psutil.Process(pid).create_time()
         self._emit(EventKind.STEP_STATUS, step, status=StepStatus.RUNNING, pid=pid, pgid=pgid,
                    pid_create_time=create_time)
 

@@ -67,7 +67,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, default=str)
+            fh.write(json.dumps(data, default=str))  # no indent: the C encoder, ten times faster
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -214,6 +214,7 @@ class RunFolder:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._real_root: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -235,7 +236,9 @@ class RunFolder:
             if why:
                 raise PipetestError(f"refusing path {'/'.join(parts)!r} in run {self.run_id}: {why}")
         path = self.path.joinpath(*parts)
-        real_root = os.path.realpath(self.path)
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.path)
+        real_root = self._real_root
         if os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
             raise PipetestError(f"refusing path {path}: it resolves outside the run folder {self.path} "
                                 "(a symlink?); remove the link and rerun")
@@ -268,6 +271,7 @@ class RunWriter:
         self._events = open(folder.events_path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the run
         self._seq = record.data.get("last_seq", -1)
         self._last_snapshot = 0.0
+        self._snapshot_cost = 0.0
         self._dirty = False
         self.failed: RecordWriteError | None = None
 
@@ -296,10 +300,12 @@ class RunWriter:
             return event
 
     def _maybe_snapshot(self, force: bool = False) -> None:
+        """Rewrite run.json, but never spend more than about a tenth of the run's time doing it."""
         now = time.monotonic()
-        if force or now - self._last_snapshot >= self.snapshot_interval:
+        if force or now - self._last_snapshot >= max(self.snapshot_interval, 10 * self._snapshot_cost):
             atomic_write_json(self.folder.record_path, self.record.data)
-            self._last_snapshot = now
+            self._last_snapshot = time.monotonic()
+            self._snapshot_cost = self._last_snapshot - now
             self._dirty = False
 
     def flush(self) -> None:

@@ -155,6 +155,11 @@ class Usage:
         return cpu, sum(r for r, _ in self.io.values()), sum(w for _, w in self.io.values())
 
 
+#: An in-process step is first sampled this long after it starts: scanning the process table for its
+#: children costs milliseconds, more than a short step itself.
+FIRST_SAMPLE_DELAY = 0.05
+
+
 class Sampler(threading.Thread):
     """Samples the step's process tree and enforces the deadline and the stop file."""
 
@@ -179,6 +184,8 @@ class Sampler(threading.Thread):
             root = psutil.Process(self.pid)
         except psutil.Error:
             root = None
+        if self._base and self._halt.wait(FIRST_SAMPLE_DELAY):
+            return  # an in-process step this short is measured by stop() alone
         while True:
             if root is not None:
                 try:
@@ -236,11 +243,29 @@ class Sampler(threading.Thread):
         self.usage.peak_rss = max(self.usage.peak_rss, rss)
 
     def stop(self) -> Usage:
-        """Take a last sample (when the process still exists) and stop."""
+        """Stop sampling; a step that ended before the first sample gets one cheap sample of its process."""
         self._halt.set()
         if self.is_alive():
             self.join(2.0)
+        if not self.usage.cpu and self._base:
+            self._sample_process_only()
         return self.usage
+
+    def _sample_process_only(self) -> None:
+        import psutil
+
+        try:
+            proc = psutil.Process(self.pid)
+            with proc.oneshot():
+                rss = proc.memory_info().rss
+        except psutil.Error:
+            return
+        measured = self._read(self.pid)
+        if measured is not None:
+            base_cpu, base_read, base_written = self._base.get(self.pid, (0.0, 0, 0))
+            self.usage.cpu[self.pid] = measured[0] - base_cpu
+            self.usage.io[self.pid] = (measured[1] - base_read, measured[2] - base_written)
+        self.usage.peak_rss = max(self.usage.peak_rss, rss)
 
 
 @dataclass
