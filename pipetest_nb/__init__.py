@@ -64,6 +64,7 @@ _EXPORTS = {
     "SuiteError": "exceptions",
     "write_html_report": "report",
     "report_json": "report",
+    "Debugger": "notebook.debugger",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -80,6 +81,13 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext pipetest_nb``: register the ``%pipetest`` magics (IPython's magic machinery loads only now)."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def _register_notebook_displays() -> None:

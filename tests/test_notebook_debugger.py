@@ -1,0 +1,286 @@
+"""The Debugger widget, headless: click its buttons, then read widget traits, tab HTML and figure data.
+
+The pipeline (tests/fixtures/step_fails_suite_warns) runs for real, in-process: `clean` raises after
+writing to stderr, and the Great Expectations suite on load -> audit finds two impossible ages.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pipelines import write_pipeline
+
+from pipetest_nb import Debugger, Session
+from pipetest_nb.events import EventKind
+from pipetest_nb.notebook.graph import EDGE_COLORS, EDGE_MARK_TRACE, NODE_TRACE, STATUS_COLORS
+from pipetest_nb.notebook.pages import read_page
+
+FIXTURE = Path(__file__).parent / "fixtures" / "step_fails_suite_warns"
+STEPS = ["load", "audit", "clean", "train"]
+SUITE_EDGE = ("load.raw_data", "audit.DATA")
+AFTER_FAILURE = ("clean.clean_data", "train.DATA")
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURE, tmp_path / "p")
+    return tmp_path / "p" / "pipeline.yaml"
+
+
+@pytest.fixture
+def dbg(pipeline: Path, tmp_path: Path):
+    debugger = Debugger(pipeline, workspace=tmp_path / "ws")
+    yield debugger
+    debugger.wait(60)
+    debugger.close()
+
+
+def shown(trace) -> list[str]:
+    """The colour each marker shows: its value read through the trace's discrete colour scale."""
+    top = trace.marker.cmax
+    colours = {round(position * top): colour for position, colour in trace.marker.colorscale}
+    return [colours[int(v)] for v in trace.marker.color]
+
+
+def node_colours(debugger: Debugger) -> dict[str, str]:
+    trace = debugger.graph.figure.data[NODE_TRACE]
+    return dict(zip(trace.customdata, shown(trace), strict=True))
+
+
+def edge_colours(debugger: Debugger) -> dict[tuple[str, str], str]:
+    return dict(zip(debugger.graph.model.data_edges, shown(debugger.graph.figure.data[EDGE_MARK_TRACE]),
+                    strict=True))
+
+
+def click(button) -> None:
+    assert not button.disabled, f"{button.description} is disabled"
+    button.click()
+
+
+def test_buttons_step_and_run_all_colour_the_graph_and_fill_the_tabs(dbg):
+    assert list(dbg.graph.figure.data[NODE_TRACE].customdata) == STEPS
+    assert set(node_colours(dbg).values()) == {STATUS_COLORS["pending"]}
+    assert dbg.stop_button.disabled and dbg.run_to_button.disabled  # nothing runs, nothing selected
+
+    click(dbg.step_button)
+    assert dbg.wait(120)
+    assert node_colours(dbg) == {"load": STATUS_COLORS["succeeded"], "audit": STATUS_COLORS["pending"],
+                                 "clean": STATUS_COLORS["pending"], "train": STATUS_COLORS["pending"]}
+    assert edge_colours(dbg)[SUITE_EDGE] == EDGE_COLORS["warned"]
+    assert "step <b>load</b>: succeeded" in dbg.message.value
+
+    click(dbg.run_all_button)
+    assert dbg.wait(120)
+    assert node_colours(dbg) == {"load": STATUS_COLORS["succeeded"], "audit": STATUS_COLORS["succeeded"],
+                                 "clean": STATUS_COLORS["failed"], "train": STATUS_COLORS["pending"]}
+    assert edge_colours(dbg)[AFTER_FAILURE] == EDGE_COLORS["unchecked"]
+    assert "step <b>clean</b> failed" in dbg.message.value and "1 failed" in dbg.status_line.value
+    assert dbg.errors == []
+
+    dbg.select("step", "clean")  # what a click on the node does (the browser test clicks for real)
+    logs = dbg.inspector.logs.value
+    assert "cleaning &lt;people&gt;: 2 rows with impossible ages" in logs and "<people>" not in logs
+    assert "ValueError: age out of range: [-3, 150]" in logs and "pipetest-traceback" in logs
+    assert "step &#x27;clean&#x27; is failed" not in dbg.inspector.data.value  # a failed step's files are shown
+    assert not dbg.run_to_button.disabled and not dbg.rerun_button.disabled
+
+    dbg.select("edge", SUITE_EDGE)
+    validation = dbg.inspector.validation.value
+    assert "Suite &#x27;ages&#x27; (1/2 passed, on failure: warn)" in validation
+    assert validation.count("✔ passed") == 1 and validation.count("✘ failed") == 1
+    assert "expect_column_values_to_be_between" in validation and "2 (4.44%)" in validation
+    assert '<code class="pipetest-unexpected">-3, 150</code>' in validation
+
+    config = (dbg.select("step", "load"), dbg.inspector.config.value)[1]
+    assert "API_TOKEN" in config and "s3cret" not in config and "********" in config
+    assert "job_type" in config and "timeout" in config and ">120<" in config
+    metrics = dbg.inspector.metrics.value
+    assert "Timeline" in metrics and "Peak memory" in metrics and metrics.count("pipetest-bar") >= 6
+
+
+def test_data_tab_pages_through_a_table_and_escapes_values(dbg):
+    dbg.session.step()
+    dbg.select("step", "load")
+    inspector = dbg.inspector
+    assert [label for label, _ in inspector.table_picker.options] == ["load.raw_data · people.parquet"]
+    data = inspector.data.value
+    assert "rows 1–20 of 45" in data and "&lt;b&gt;Lyon&lt;/b&gt;" in data and "<b>Lyon" not in data
+    assert "nulls (whole table)" in data and "describe() of this page" in data and "int64" in data
+    assert inspector.prev_button.disabled and not inspector.next_button.disabled
+    click(inspector.next_button)
+    click(inspector.next_button)
+    assert "rows 41–45 of 45" in inspector.data.value and inspector.next_button.disabled
+    click(inspector.prev_button)
+    assert "rows 21–40 of 45" in inspector.data.value
+
+    dbg.select("step", "train")
+    assert "step &#x27;train&#x27; is pending: no data yet" in inspector.data.value
+    assert inspector.table_picker.options == ()
+
+
+def test_graph_and_tabs_follow_session_calls_typed_in_a_cell(dbg):
+    dbg.select("step", "load")
+    assert "the step has not run" in dbg.inspector.logs.value
+    first_run = dbg.session.run_id
+
+    dbg.session.step()  # no click: the widget hears the session's events
+    assert node_colours(dbg)["load"] == STATUS_COLORS["succeeded"]
+    assert "wrote 45 rows for training" in dbg.inspector.logs.value
+    assert "1 succeeded" in dbg.status_line.value
+
+    dbg.session.reset()  # a new run: its first event resets the graph to it
+    dbg.session.step()  # load's outputs come from the step cache this time
+    assert dbg.session.run_id != first_run
+    assert node_colours(dbg)["load"] == STATUS_COLORS["cached"]
+    assert dbg.graph.statuses == {"load": "cached", "audit": "pending", "clean": "pending", "train": "pending"}
+
+
+def test_every_handler_shows_its_error_in_the_widget(dbg, tmp_path, monkeypatch):
+    click(dbg.step_button)
+    dbg.wait(120)
+    dbg.run_to_button.disabled = False  # as if a stale front end let the click through
+    dbg.run_to_button.click()
+    assert "Run to selected failed" in dbg.message.value and "select a step" in dbg.message.value
+
+    dbg.path_box.value = str(tmp_path / "nope.yaml")
+    click(dbg.load_button)
+    assert "nope.yaml does not exist" in dbg.message.value and "<details>" not in dbg.message.value
+
+    # a fault that is not a user mistake: its traceback is shown (escaped) and kept in .errors
+    def broken() -> None:
+        raise RuntimeError("<disk> on fire")
+
+    monkeypatch.setattr(dbg.session, "step", broken)
+    click(dbg.step_button)
+    assert dbg.wait(30)
+    assert "Step failed</b>: &lt;disk&gt; on fire" in dbg.message.value and "<details>" in dbg.message.value
+    assert "RuntimeError: <disk> on fire" in dbg.errors[-1]
+    assert not dbg.step_button.disabled and dbg.stop_button.disabled  # no dead buttons after a failure
+
+
+def test_stop_kills_the_running_step(tmp_path):
+    path = write_pipeline(tmp_path / "slow", """
+        name: slow
+        steps:
+          sleepy: {script: sleepy.py, isolation: subprocess, outputs: {out: {}}}
+        """, {"sleepy.py": """
+        import time
+        def main(input_paths, output_paths, environ_vars, job_args):
+            print("going to sleep", flush=True)
+            time.sleep(120)
+        """})
+    dbg = Debugger(path, workspace=tmp_path / "ws")
+    running = threading.Event()
+    dbg.session.events.subscribe(lambda e: running.set() if e.kind == EventKind.STEP_STATUS
+                                 and e.data.get("status") == "running" else None)
+    try:
+        click(dbg.step_button)
+        assert running.wait(60)
+        assert dbg.busy and dbg.task == "Step" and not dbg.stop_button.disabled and dbg.step_button.disabled
+        assert node_colours(dbg)["sleepy"] == STATUS_COLORS["running"]
+        click(dbg.stop_button)
+        assert dbg.wait(60)
+        assert dbg.session.status["sleepy"] == "interrupted"
+        assert node_colours(dbg)["sleepy"] == STATUS_COLORS["interrupted"]
+        assert dbg.stop_button.disabled and not dbg.step_button.disabled
+    finally:
+        dbg.wait(60)
+        dbg.close()
+
+
+def test_replay_and_reopening_a_recorded_run(pipeline, tmp_path):
+    with Session(pipeline, workspace=tmp_path / "ws", progress=False) as session:
+        session.run_all()
+        run_dir = session.run_dir
+        events = session.history()
+    dbg = Debugger(run_dir)  # a recorded run: the graph shows it as it ended
+    try:
+        assert dbg.graph.statuses == {"load": "succeeded", "audit": "succeeded", "clean": "failed",
+                                      "train": "pending"}
+        assert dbg.replay_slider.max >= len(events) - 1
+        load_done = next(i for i, e in enumerate(events) if e.kind == EventKind.STEP_FINISHED and e.step == "load")
+
+        dbg.select("step", "clean")
+        dbg.replay_slider.value = load_done  # what dragging the slider does
+        assert dbg.replay_index == load_done and "replay" in dbg.status_line.value
+        assert node_colours(dbg) == {"load": STATUS_COLORS["succeeded"], "audit": STATUS_COLORS["pending"],
+                                     "clean": STATUS_COLORS["pending"], "train": STATUS_COLORS["pending"]}
+        assert edge_colours(dbg)[SUITE_EDGE] == EDGE_COLORS["warned"]
+        assert "no data at this point of the run" in dbg.inspector.data.value
+        assert "age out of range" not in dbg.inspector.logs.value.split("<b>stderr</b>")[0]
+        click(dbg.replay_next)
+        assert dbg.replay_index == load_done + 1
+        assert f"event {load_done + 2} of" in dbg.replay_label.value
+
+        click(dbg.live_button)
+        assert dbg.replay_index is None and dbg.live_button.disabled
+        assert node_colours(dbg)["clean"] == STATUS_COLORS["failed"]
+        assert "ValueError: age out of range" in dbg.inspector.logs.value
+    finally:
+        dbg.close()
+
+
+def test_runs_drop_down_lists_runs_newest_first_and_opens_one(dbg):
+    click(dbg.run_all_button)
+    dbg.wait(120)
+    failed_run = str(dbg.session.run_dir)
+    click(dbg.reset_button)
+    dbg.wait(60)
+    assert set(node_colours(dbg).values()) == {STATUS_COLORS["pending"]}
+    labels = [label for label, _ in dbg.runs_dropdown.options]
+    assert len(labels) == 3 and labels[0].startswith("runs in ws/")
+    assert labels[1].endswith("(shown)") and " · failed · " in labels[2]
+
+    dbg.runs_dropdown.value = failed_run  # picking a run opens it
+    assert str(dbg.session.run_dir) == failed_run, dbg.message.value
+    assert node_colours(dbg)["clean"] == STATUS_COLORS["failed"]
+    assert dbg.runs_dropdown.value == failed_run and dbg.path_box.value == failed_run
+
+
+def test_load_bar_opens_a_cursus_pipeline(tmp_path):
+    fixture = Path(__file__).parent / "fixtures" / "cursus" / "chain"
+    dbg = Debugger(workspace=tmp_path / "ws")
+    try:
+        assert dbg.step_button.disabled and dbg.session is None
+        dbg.path_box.value = f"{fixture / 'pipeline_dag.json'} {fixture / 'config.json'} {fixture / 'contracts'} {fixture / 'overrides.yaml'}"
+        click(dbg.load_button)
+        assert dbg.session is not None, dbg.message.value
+        assert len(dbg.graph.figure.data[NODE_TRACE].x) == len(dbg.session.plan.execution_order) > 1
+        assert not dbg.step_button.disabled
+    finally:
+        dbg.close()
+
+
+def test_read_page_reads_only_the_rows_asked_for_across_row_groups_and_files(tmp_path):
+    folder = tmp_path / "out"
+    (folder / "part").mkdir(parents=True)
+    for k in range(2):
+        values = list(range(k * 250, (k + 1) * 250))
+        table = pa.table({"v": values, "s": [None if v % 10 == 0 else str(v) for v in values]})
+        pq.write_table(table, folder / "part" / f"part-{k}.parquet", row_group_size=40)
+    page = read_page(folder, "part/part-*", offset=230, limit=30)
+    assert page.rows.column("v").to_pylist() == list(range(230, 260))  # spans two files and row groups
+    assert page.total_rows == 500 and page.has_next
+    assert page.null_counts == {"v": 0, "s": 50}  # from the footers: the whole table, not the page
+    last = read_page(folder, "part/part-*", offset=490, limit=30)
+    assert last.rows.num_rows == 10 and not last.has_next
+
+    (folder / "t.csv").write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(30)))
+    csv_page = read_page(folder, "t.csv", offset=25, limit=20)
+    assert csv_page.rows.column("a").to_pylist() == [25, 26, 27, 28, 29] and csv_page.null_counts is None
+
+
+def test_importing_pipetest_nb_stays_light_with_the_debugger_exported():
+    code = ("import sys, pipetest_nb; assert 'Debugger' in pipetest_nb.__all__; "
+            "assert callable(pipetest_nb.load_ipython_extension); "
+            "print(','.join(m for m in ('ipywidgets', 'plotly', 'IPython') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
