@@ -1,0 +1,129 @@
+"""The notebooks in notebooks/ run top to bottom headless, tell their story, and are committed clean.
+
+Each notebook runs once (in a kernel of this project's Python, started in notebooks/ as Jupyter
+would); the tests then read its outputs by cell id.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+from notebook_runner import NOTEBOOKS, cell_mimetypes, cell_text, errors, run_notebook
+
+ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
+STORIES = ("01_quickstart.ipynb", "02_replay_a_failed_run.ipynb", "03_how_data_flows.ipynb")
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[nbformat.NotebookNode, Path]]:
+    """``executed(name)``: the notebook after a run (once per module), and the temp folder it ran with."""
+    done: dict[str, tuple[nbformat.NotebookNode, Path]] = {}
+
+    def get(name: str) -> tuple[nbformat.NotebookNode, Path]:
+        if name not in done:
+            folder = tmp_path_factory.mktemp(Path(name).stem)
+            before = sorted(p.name for p in NOTEBOOKS.iterdir())
+            nb = run_notebook(NOTEBOOKS / name, sys.executable, folder)
+            assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before, "the notebook wrote next to itself"
+            done[name] = nb, folder
+        return done[name]
+
+    return get
+
+
+def scratch(nb: nbformat.NotebookNode) -> Path:
+    match = re.search(r"scratch folder: (\S+)", cell_text(nb, "setup"))
+    assert match, cell_text(nb, "setup")
+    return Path(match.group(1))
+
+
+def test_the_three_stories_are_there():
+    assert set(STORIES) <= {p.name for p in ALL}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
+def test_notebook_runs_without_errors_in_its_own_scratch_folder(executed, path: Path):
+    nb, folder = executed(path.name)
+    assert not errors(nb), "\n\n".join(errors(nb))
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code"), "a cell did not run"
+    assert scratch(nb).is_relative_to(folder / "tmp")
+
+
+@pytest.mark.slow
+def test_quickstart_steps_through_three_steps_then_runs_the_rest(executed):
+    nb, _ = executed("01_quickstart.ipynb")
+    assert "'load_data'" in cell_text(nb, "plan") and "'model_evaluation'" in cell_text(nb, "plan")
+    assert "text/html" in cell_mimetypes(nb, "session")  # the DAG draws itself
+    for cell, step in (("step-1", "load_data"), ("step-2", "tabular_preprocessing"),
+                       ("step-3", "missing_value_imputation")):
+        assert f"StepResult('{step}', status='succeeded'" in cell_text(nb, cell)
+    raw = cell_text(nb, "raw-frame")
+    assert "(4000, 10)" in raw and "'customer_id'" in raw and "'region'" in raw and "'is_churn'" in raw
+    assert re.search(r"region\s+0\.0\d", cell_text(nb, "split-frame"))  # missing before imputation
+    assert "missing values left in train: 0" in cell_text(nb, "imputed-frame")
+    status = cell_text(nb, "status-so-far")
+    assert status.count("'succeeded'") == 3 and status.count("'pending'") == 4
+    assert "success=True, 7 succeeded" in cell_text(nb, "run-all")
+    assert "'auc'" in cell_text(nb, "metrics")
+    report = Path(re.search(r"report: (\S+)", cell_text(nb, "report")).group(1))
+    assert report.is_file() and report.is_relative_to(scratch(nb))
+    assert "text/html" in cell_mimetypes(nb, "report-inline")
+    assert "critical path: load_data -> " in cell_text(nb, "report-json")
+
+
+@pytest.mark.slow
+def test_replay_finds_the_dropped_column_fixes_it_and_reruns(executed):
+    nb, _ = executed("02_replay_a_failed_run.ipynb")
+    ci = cell_text(nb, "ci-run")
+    assert "exit code: 1" in ci and "Root failure: step 'risk_table_mapping'" in ci
+    assert "'failed'" in cell_text(nb, "runs")
+    assert "'risk_table_mapping': 'failed'" in cell_text(nb, "open")
+    walk = cell_text(nb, "replay-steps").splitlines()
+    assert [line.split()[-2:] for line in walk][-2:] == [["missing_value_imputation", "succeeded"],
+                                                         ["risk_table_mapping", "failed"]]
+    assert "missing_value_imputation.processed_data -> risk_table_mapping.input_data: warned" in \
+        cell_text(nb, "replay-edges")
+    assert "KeyError: 'region'" in cell_text(nb, "failed-step")
+    assert "expect_column_to_exist(region)" in cell_text(nb, "warned-edge")
+    diff = cell_text(nb, "diff")
+    assert "- column region" in diff and "table train" in diff
+    assert cell_text(nb, "fix").startswith("fixed ") and "demo/broken/missing_value_imputation.py" in cell_text(nb, "fix")
+    assert "success=True" in cell_text(nb, "rerun")
+    after = cell_text(nb, "after-fix")
+    assert "'failed'" not in after and after.count("'succeeded'") == 7 and "no change" in after
+
+
+@pytest.mark.slow
+def test_how_data_flows_maps_contracts_and_catches_bad_data(executed):
+    nb, _ = executed("03_how_data_flows.ipynb")
+    assert "def main(input_paths, output_paths, environ_vars, job_args)" in cell_text(nb, "script-main")
+    contract = cell_text(nb, "contract")
+    assert re.search(r"input\s+input_data\s+<- tabular_preprocessing\.processed_data", contract)
+    folders = cell_text(nb, "folders")
+    assert re.search(r"input_data\s+-> .*tabular_preprocessing/outputs/processed_data", folders)
+    assert re.search(r"processed_data\s+-> steps/missing_value_imputation/outputs/processed_data", folders)
+    assert "missing_value_imputation:processed_data" in cell_text(nb, "data-flow-map")
+    assert "passed (preprocessed_table passed)" in cell_text(nb, "edge-checks")
+    good = cell_text(nb, "validate-good")
+    assert "PASSED" in good
+    bad = cell_text(nb, "bad-data")
+    assert "FAILED" in bad and "expect_column_to_exist(region)" in bad and "'platinum'" in bad
+    assert cell_text(nb, "bad-columns").strip() == "['age', 'annual_income', 'plan_type', 'region']"
+
+
+@pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
+def test_committed_notebook_has_no_outputs_and_no_widget_state(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert "widgets" not in nb.metadata
+    for cell in nb.cells:
+        assert "widgets" not in cell.metadata, cell.get("id")
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"cell {cell.get('id')} has outputs"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"  # what Binder and JupyterLab start
