@@ -36,7 +36,11 @@ chromium:
 test: install-dev lint chromium
 	$(PY) -m pytest
 
-bench: install-dev
+$(VENV)/.bench-installed: $(VENV)/.dev-installed
+	$(PIP) install -e '.[demo,dask,dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(PY) tests/benchmarks/run.py
 
 clean:

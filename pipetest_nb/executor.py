@@ -72,6 +72,10 @@ class PipelineRun:
         self._dependents = {s: self.plan.dependents(s) for s in self.plan.execution_order}
         self._unmet: dict[str, int] = {}
         self._ready: set[str] = set()
+        self._inspected: dict[str, Any] = {}  # output folder -> OutputInfo, as its producer's checks saw it
+        self._outgoing: dict[str, list[tuple[str, str]]] = {}
+        for source, target in dag.data_edges():
+            self._outgoing.setdefault(source, []).append((source, target))
         if writer is None:
             self.writer = self.workspace.create_run(dag.name)
             self._index_readiness()
@@ -344,6 +348,20 @@ class PipelineRun:
             self._running.pop(step, None)
         return outcome, key, None
 
+    def _rows_in(self, job: StepJob) -> int | None:
+        """Rows of the tables a step read, where cheap to know (what its producers' checks inspected)."""
+        from .dataflow import inspect_output
+
+        total = 0
+        for path in job.input_paths.values():
+            if not Path(path).is_dir():
+                return None
+            info = self._inspected.get(path) or inspect_output(path)
+            if info.total_rows is None:
+                return None
+            total += info.total_rows
+        return total
+
     def _check_inputs(self, step: str, config: StepConfig) -> str | None:
         """Check incoming edges whose data was not checked in this run (reused or cached outputs)."""
         from .dataflow import check_edge
@@ -410,12 +428,7 @@ class PipelineRun:
 
         Each checked edge is announced (EDGE_CHECKED) so the record and the graph know its state.
         """
-        from .dataflow import (
-            DataCompatibilityReport,
-            DataCompatibilityValidator,
-            check_output_edges,
-            inspect_output,
-        )
+        from .dataflow import DataCompatibilityReport, DataCompatibilityValidator, check_edge, inspect_output
 
         config = self.plan.step_configs[step]
         metrics = data["metrics"]
@@ -425,7 +438,7 @@ class PipelineRun:
         output_size = 0
         for name, folder in job.output_paths.items():
             spec = config.outputs.get(name)
-            info = inspect_output(folder, spec)
+            info = self._inspected[folder] = inspect_output(folder, spec)
             output_size += info.total_size
             rows_out = rows_out + info.total_rows if rows_out is not None and info.total_rows is not None else None
             if spec is not None and (spec.schema is not None or (spec.format and spec.format != "binary")):
@@ -435,12 +448,13 @@ class PipelineRun:
                 reports.append(declared)
                 if not declared.compatible:
                     failures.append(("data_compatibility_error", str(declared)))
-            edge_reports = {r.edge: r for r in check_output_edges(self.dag, step, name, folder)}
             gx_checks = _expectation_checks(self.dag, step, name, Path(folder))
-            for source, target in self.dag.data_edges():
-                if source != f"{step}.{name}":
-                    continue
-                report = edge_reports.get(f"{source} -> {target}")
+            for source, target in self._outgoing.get(f"{step}.{name}", []):
+                consumer, input_name = target.split(".", 1)
+                consumer_spec = self.dag.steps[consumer].inputs[input_name]
+                edge = self.dag.edge(source, target)
+                report = check_edge(step, name, folder, consumer, consumer_spec, spec, info=info,
+                                    tables=edge.tables if edge else None) if consumer_spec.declares_checks else None
                 checks = [c for c in gx_checks if c.edge == f"{source} -> {target}"]
                 if report is None and not checks:
                     continue
@@ -466,7 +480,7 @@ class PipelineRun:
         combined = DataCompatibilityReport.combine(reports) if reports else DataCompatibilityReport(
             True, [], [], {"outputs": {n: str(p) for n, p in job.output_paths.items()}, "checks": 0})
         data["data_validation_report"] = combined.to_dict()
-        metrics["rows_in"] = _rows_in(job)
+        metrics["rows_in"] = self._rows_in(job)
         if not failures:
             return None
         return failures[0][0], "\n".join(message for _, message in failures)
@@ -759,21 +773,6 @@ def _falls_back_on_cache(config: StepConfig) -> bool:
     policy = config.on_error
     values = policy.values() if isinstance(policy, dict) else [policy]
     return RecoveryStrategy.USE_CACHED_OUTPUT.value in values
-
-
-def _rows_in(job: StepJob) -> int | None:
-    """Rows of the tables a step read, where cheap to know (parquet metadata, counted csv lines)."""
-    from .dataflow import inspect_output
-
-    total = 0
-    for path in job.input_paths.values():
-        if not Path(path).is_dir():
-            return None
-        rows = inspect_output(path).total_rows
-        if rows is None:
-            return None
-        total += rows
-    return total
 
 
 _STATE_ORDER = (EdgeState.UNCHECKED, EdgeState.PASSED, EdgeState.WARNED, EdgeState.FAILED)

@@ -332,6 +332,7 @@ class ProcessLauncher(Launcher):
                 for fd in (out_w, err_w, res_w):
                     os.close(fd)
             running.attach(handle.pid, handle.pgid)
+            deadline = getattr(handle, "deadline", None) or deadline
             sampler = Sampler(handle.pid, running, deadline, stop_file)
             sampler.start()
             if on_start is not None:

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class _Handle:
     pid: int
     pgid: int
     exit: Exit | None = None  # once waited for: the worker may already be running another step
+    deadline: float | None = None  # the step's timeout counts from its fork, not from a worker's start-up
 
 
 class PoolLauncher(ProcessLauncher):
@@ -124,13 +126,15 @@ class PoolLauncher(ProcessLauncher):
         message = {"job": job.to_dict(), "deadline": deadline, "env": dict(os.environ)}
         for _attempt in range(2):  # an idle worker may have died since its last step
             worker = self._acquire()
+            if job.timeout:  # a worker that had to start first does not eat into the step's time
+                message["deadline"] = time.time() + job.timeout
             try:
                 send(worker.sock, message, list(fds))
                 reply, _ = receive(worker.sock)
             except OSError:
                 reply = None
             if reply is not None:
-                return _Handle(worker, reply["pid"], reply["pid"])
+                return _Handle(worker, reply["pid"], reply["pid"], deadline=message["deadline"])
             self._release(worker)
         raise LaunchError(f"step '{job.step}': pool workers keep dying before the step starts; "
                           "run it with isolation 'subprocess' to see why")
