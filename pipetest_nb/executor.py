@@ -170,7 +170,7 @@ class PipelineRun:
                 if isolation == "executor":
                     self._launchers[isolation] = FuturesLauncher(self.executor)
                 elif isolation == "pool":
-                    self._launchers[isolation] = get_launcher("pool", preload=self.dag.preload)
+                    self._launchers[isolation] = _shared_pool(tuple(self.dag.preload))
                 else:
                     self._launchers[isolation] = get_launcher(isolation)
             return self._launchers[isolation]
@@ -182,10 +182,11 @@ class PipelineRun:
         return getattr(launcher, "last_exception", None)
 
     def close(self) -> None:
-        """Stop workers and release the run folder's lock."""
-        for launcher in self._launchers.values():
-            with contextlib.suppress(Exception):
-                launcher.close()
+        """Stop this run's launchers (warm pools stay up for the next run) and release the folder's lock."""
+        for isolation, launcher in self._launchers.items():
+            if isolation != "pool":
+                with contextlib.suppress(Exception):
+                    launcher.close()
         self._launchers.clear()
         self.writer.close()
 
@@ -739,6 +740,21 @@ def _mask_secrets(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
             for value in secrets:
                 data[key] = data[key].replace(value, MASK)
     return data
+
+
+_POOLS: dict[tuple[str, ...], Launcher] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _shared_pool(preload: tuple[str, ...]) -> Launcher:
+    """One warm worker pool per process and preload list, kept across runs and sessions (closed at exit)."""
+    from .launch import get_launcher
+
+    with _POOLS_LOCK:
+        pool = _POOLS.get(preload)
+        if pool is None or getattr(pool, "_closed", False):
+            pool = _POOLS[preload] = get_launcher("pool", preload=preload)
+        return pool
 
 
 def _masked_spec(dag: PipelineDAG) -> dict[str, Any]:
