@@ -42,6 +42,12 @@ def scratch(nb: nbformat.NotebookNode) -> Path:
     return Path(match.group(1))
 
 
+def widget_models(nb: nbformat.NotebookNode) -> list[dict]:
+    """The widget models nbclient saved with the executed notebook (their state at the end of the run)."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return list(state.get("state", {}).values())
+
+
 def test_the_three_stories_are_there():
     assert set(STORIES) <= {p.name for p in ALL}
 
@@ -84,6 +90,8 @@ def test_replay_finds_the_dropped_column_fixes_it_and_reruns(executed):
     assert "exit code: 1" in ci and "Root failure: step 'risk_table_mapping'" in ci
     assert "'failed'" in cell_text(nb, "runs")
     assert "'risk_table_mapping': 'failed'" in cell_text(nb, "open")
+    assert "application/vnd.jupyter.widget-view+json" in cell_mimetypes(nb, "debugger")
+    assert cell_text(nb, "debugger").startswith("Debugger(")
     walk = cell_text(nb, "replay-steps").splitlines()
     assert [line.split()[-2:] for line in walk][-2:] == [["missing_value_imputation", "succeeded"],
                                                          ["risk_table_mapping", "failed"]]
@@ -97,6 +105,9 @@ def test_replay_finds_the_dropped_column_fixes_it_and_reruns(executed):
     assert "success=True" in cell_text(nb, "rerun")
     after = cell_text(nb, "after-fix")
     assert "'failed'" not in after and after.count("'succeeded'") == 7 and "no change" in after
+    # the debugger followed the session through the re-run: its panel on the selected step says so
+    panels = [str(m["state"].get("value")) for m in widget_models(nb) if m["model_name"] == "HTMLModel"]
+    assert any("<b>risk_table_mapping</b>" in p and ">succeeded<" in p for p in panels)
 
 
 @pytest.mark.slow
