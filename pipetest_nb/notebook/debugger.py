@@ -80,7 +80,7 @@ class Debugger(widgets.VBox):
         self.runs_dropdown = widgets.Dropdown(options=[("(no runs yet)", "")], layout={"width": "440px"})
         self.runs_dropdown.add_class("pipetest-runs")
         self.step_button = button("Step ▶", "step", "run the next ready step", "primary")
-        self.run_all_button = button("Run all ⏩", "run-all", "run every step that can run", "primary")
+        self.run_all_button = button("Run all ▶▶", "run-all", "run every step that can run", "primary")
         self.run_to_button = button("Run to selected", "run-to", "run up to and including the selected step")
         self.rerun_button = button("Re-run selected", "rerun", "re-run the selected step on its recorded inputs")
         self.stop_button = button("Stop ■", "stop", "kill the running step cleanly", "danger")

@@ -54,7 +54,7 @@ def table(headers: list[str], rows: list[list[str]], css: str = "") -> str:
 
 def pre(text: str, css: str = "") -> str:
     return (f'<pre class="{css}" style="white-space:pre-wrap;max-height:360px;overflow:auto;margin:2px 0;'
-            f'background:#f7f7f7;padding:4px">{esc(text)}</pre>')
+            f'background:#f7f7f7;padding:4px;line-height:1.35">{esc(text)}</pre>')
 
 
 def section(title: str, body: str) -> str:
@@ -62,7 +62,8 @@ def section(title: str, body: str) -> str:
 
 
 def wrap(body: str) -> str:
-    return f'<div class="pipetest-panel" style="font-family:sans-serif;font-size:12px">{body}</div>'
+    # the widget's own line height (28 px, for one-line labels) would double-space every line
+    return f'<div class="pipetest-panel" style="font-family:sans-serif;font-size:12px;line-height:1.35">{body}</div>'
 
 
 def _value(value: Any) -> str:
