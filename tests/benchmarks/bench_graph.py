@@ -11,15 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_plan import _spec  # the same generated DAGs as the planning benchmark
 from harness import Row, compare, median_ms
-
-
-def _spec(n: int) -> dict:
-    steps = {}
-    for i in range(n):
-        inputs = {f"I{j}": f"s{j}.o" for j in (i - 1, i // 2, i - 7) if 0 <= j < i}
-        steps[f"s{i}"] = {"script": "s.py", "outputs": {"o": {}}, "inputs": inputs}
-    return {"name": f"bench{n}", "steps": steps}
 
 
 def run(quick: bool = False) -> list[Row]:
