@@ -730,15 +730,12 @@ def _changed_inputs(before: dict[str, dict[str, tuple]], after: dict[str, dict[s
 
 def _mask_secrets(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     """Hide the values of secret-looking env vars wherever an error message or traceback repeats them."""
-    from .workspace import MASK, SECRET_NAME
+    from .workspace import SECRET_NAME, scrub
 
-    secrets = [v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 4]
-    if not secrets:
-        return data
+    secrets = sorted((v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 4), key=len, reverse=True)
     for key in ("error_message", "traceback"):
-        if isinstance(data.get(key), str):
-            for value in secrets:
-                data[key] = data[key].replace(value, MASK)
+        if secrets and isinstance(data.get(key), str):
+            data[key] = scrub(data[key], secrets)
     return data
 
 

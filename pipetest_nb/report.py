@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .events import EdgeState, StepStatus
-from .workspace import MASK, SECRET_NAME, RunRecord, load_record, mask_env
+from .workspace import RunRecord, load_record, mask_env, scrub, secret_values
 
 REPORT_FORMAT = 1
 LOG_TAIL_BYTES = 8192
@@ -162,20 +162,12 @@ def _output_checks(record: RunRecord, scrub: Any) -> list[dict[str, Any]]:
 
 def _scrubber(data: dict[str, Any]) -> Any:
     """A function that masks the values of secret-looking env vars of the pipeline inside a text."""
-    spec = (data.get("pipeline") or {}).get("spec") or {}
-    envs = [(spec.get("defaults") or {}).get("env") or {}]
-    envs += [(step or {}).get("env") or {} for step in (spec.get("steps") or {}).values()]
-    secrets = sorted({str(v) for env in envs for k, v in env.items() if SECRET_NAME.search(k) and len(str(v)) >= 4},
-                     key=len, reverse=True)
+    secrets = secret_values(data)
 
-    def scrub(text: Any) -> Any:
-        if not isinstance(text, str):
-            return text
-        for secret in secrets:
-            text = text.replace(secret, MASK)
-        return text
+    def scrubbed(text: Any) -> Any:
+        return scrub(text, secrets) if isinstance(text, str) else text
 
-    return scrub
+    return scrubbed
 
 
 def _tail(path: Path) -> str:

@@ -284,3 +284,17 @@ def test_importing_pipetest_nb_stays_light_with_the_debugger_exported():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_secrets_a_step_prints_are_masked_in_the_logs_tab(tmp_path):
+    token = "tok-never-show-4242"
+    path = write_pipeline(tmp_path / "p", f"steps:\n  leak: {{script: leak.py, env: {{API_TOKEN: {token}}}}}\n",
+                          {"leak.py": "def main(i, o, e, a):\n    print('calling with', e['API_TOKEN'])\n"})
+    debugger = Debugger(path, workspace=tmp_path / "ws", isolation="inprocess")
+    try:
+        debugger.session.step()
+        debugger.select("step", "leak")
+        assert "calling with ********" in debugger.inspector.logs.value
+        assert token not in debugger.inspector.logs.value and token not in debugger.inspector.config.value
+    finally:
+        debugger.close()

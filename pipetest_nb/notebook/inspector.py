@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..events import StepStatus
-from ..workspace import RunFolder
+from ..workspace import RunFolder, scrub, secret_values
 from . import panels
 from .pages import PAGE_ROWS, output_tables, read_page
 
@@ -128,13 +128,14 @@ class Inspector:
         return panels.config_step_html(step, view.step(step), view.plan.step_configs[step])
 
     def _logs(self, step: str, view: RunView) -> dict[str, str]:
-        """Live text while the step runs in this session, else the log files of the run."""
+        """Live text while the step runs in this session, else the log files of the run; secrets masked."""
+        secrets = secret_values(view.record, view.dag)
         live = view.live_logs.get(step) or {}
         if view.event is None and view.step(step).get("status") == StepStatus.RUNNING and live:
-            return {stream: panels.tail(text) for stream, text in live.items()}
+            return {stream: scrub(panels.tail(text), secrets) for stream, text in live.items()}
         folder = RunFolder(view.run_dir)
         logs = {stream: panels.read_log(folder.log_path(step, stream)) for stream in ("stderr", "stdout")}
-        return {stream: logs[stream] or panels.tail(live.get(stream, "")) for stream in logs}
+        return {stream: scrub(logs[stream] or panels.tail(live.get(stream, "")), secrets) for stream in logs}
 
     def live_output(self, step: str, view: RunView) -> None:
         """New log text of ``step`` arrived: redraw the Logs tab if it shows that step."""
