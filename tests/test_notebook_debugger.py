@@ -142,6 +142,30 @@ def test_graph_and_tabs_follow_session_calls_typed_in_a_cell(dbg):
     assert dbg.graph.statuses == {"load": "cached", "audit": "pending", "clean": "pending", "train": "pending"}
 
 
+def test_run_to_selected_and_rerun_selected_after_a_fix(dbg, pipeline):
+    dbg.select("step", "audit")
+    click(dbg.run_to_button)
+    assert dbg.wait(120)
+    assert dbg.session.status == {"load": "succeeded", "audit": "succeeded", "clean": "pending", "train": "pending"}
+    click(dbg.run_all_button)
+    assert dbg.wait(120)
+    assert dbg.session.status["clean"] == "failed"
+
+    (pipeline.parent / "clean.py").write_text(
+        "from pathlib import Path\n"
+        "import pandas as pd\n\n"
+        "def main(input_paths, output_paths, environ_vars, job_args):\n"
+        "    frame = pd.read_parquet(input_paths['DATA'])\n"
+        "    frame[frame.age.between(0, 120)].to_parquet(Path(output_paths['clean_data']) / 'people.parquet')\n")
+    dbg.select("edge", AFTER_FAILURE)  # re-running an edge re-runs its producer
+    click(dbg.rerun_button)
+    assert dbg.wait(120)
+    assert dbg.session.status["clean"] == "succeeded" and dbg.session.status["train"] == "pending"
+    assert node_colours(dbg)["clean"] == STATUS_COLORS["succeeded"]
+    assert "step <b>clean</b>: succeeded" in dbg.message.value
+    assert "clean.clean_data → train.DATA" in dbg.inspector.validation.value
+
+
 def test_every_handler_shows_its_error_in_the_widget(dbg, tmp_path, monkeypatch):
     click(dbg.step_button)
     dbg.wait(120)
@@ -177,14 +201,16 @@ def test_stop_kills_the_running_step(tmp_path):
             time.sleep(120)
         """})
     dbg = Debugger(path, workspace=tmp_path / "ws")
-    running = threading.Event()
-    dbg.session.events.subscribe(lambda e: running.set() if e.kind == EventKind.STEP_STATUS
-                                 and e.data.get("status") == "running" else None)
+    printed = threading.Event()
+    dbg.session.events.subscribe(lambda e: printed.set() if e.kind == EventKind.STEP_OUTPUT else None)
+    dbg.select("step", "sleepy")
     try:
         click(dbg.step_button)
-        assert running.wait(60)
+        assert printed.wait(60)
         assert dbg.busy and dbg.task == "Step" and not dbg.stop_button.disabled and dbg.step_button.disabled
         assert node_colours(dbg)["sleepy"] == STATUS_COLORS["running"]
+        logs = dbg.inspector.logs.value  # live: the step is still running
+        assert "going to sleep" in logs and "live: updates while the step runs" in logs
         click(dbg.stop_button)
         assert dbg.wait(60)
         assert dbg.session.status["sleepy"] == "interrupted"

@@ -189,7 +189,10 @@ class Debugger(widgets.VBox):
             self.graph.figure.close()
 
     def close(self) -> None:
-        """Stop following the session (closing it if this widget opened it) and close the widget."""
+        """Stop what runs, stop following the session (closing it if this widget opened it), close the widget."""
+        if self.busy and self.session is not None:
+            self.session.stop()
+            self.wait(30)
         self._detach()
         super().close()
 
