@@ -259,6 +259,9 @@ class Session:
         self._run.close()
         self._run = PipelineRun(self.dag, self.workspace, **self._options)
         self._connect()
+        started = next(read_events(self.run_dir / "events.jsonl"), None)
+        if started is not None:  # announced before this session could listen: tell the views now
+            self.events.publish(started)
 
     def close(self) -> None:
         self._run.close()

@@ -107,8 +107,11 @@ def test_reset_starts_a_new_run_and_keeps_the_old(tmp_path):
     with session_for(tmp_path, isolation="inprocess", progress=False) as session:
         session.run_all()
         old = session.run_id
+        seen = []
+        session.events.subscribe(lambda e: seen.append((e.kind, e.run_id)))
         session.reset()
         assert session.run_id != old and session.status == {"produce": "pending", "consume": "pending"}
+        assert seen == [(EventKind.RUN_STARTED, session.run_id)]  # views hear of the new run at once
         assert [r["run_id"] for r in session.runs()][1] == old
 
 
