@@ -25,6 +25,7 @@ from .errors import PipelineErrorHandler, RecoveryStrategy
 from .events import EdgeState, EventBus, EventKind, StepStatus
 from .exceptions import ContractError, PipetestError, UnknownStepError
 from .launch.base import Launcher, StepJob, StepOutcome
+from .masking import mask_env, mask_error, masked_spec, unmask
 from .monitor import StepMetrics
 from .resolver import PipelineDAGResolver, PipelineExecutionPlan
 from .results import PipelineExecutionResult, StepResult
@@ -33,7 +34,6 @@ from .workspace import (
     Workspace,
     edge_key,
     library_versions,
-    mask_env,
     open_writer,
     run_workspace,
 )
@@ -143,7 +143,7 @@ class PipelineRun:
     def _run_header(self) -> dict[str, Any]:
         return {
             "pipeline": {"name": self.dag.name, "source": str(self.dag.source) if self.dag.source else None,
-                         "base_dir": str(self.dag.base_dir), "spec": _masked_spec(self.dag)},
+                         "base_dir": str(self.dag.base_dir), "spec": masked_spec(self.dag)},
             "plan": self.plan.to_dict(),
             "options": {"isolation": self.isolation, "data_source": self.data_source, "cache": self.use_cache,
                         "executor": type(self.executor).__name__ if self.executor else None},
@@ -270,7 +270,7 @@ class PipelineRun:
             before = _snapshot(job.input_paths)
             outcome, key, cached = self._execute(step, job, problems, input_failure, isolation)
             finished = self._finish_step(step, job, outcome, key, cached)
-            finished = _mask_secrets(finished, job.environ_vars)
+            finished = mask_error(finished, job.environ_vars)
             changed = _changed_inputs(before, _snapshot(job.input_paths))
             if changed:
                 finished["warnings"] = [*finished.get("warnings", []), *changed]
@@ -631,7 +631,7 @@ class PipelineRun:
             dag = PipelineDAG.from_dict(pipeline["spec"], base_dir=pipeline["base_dir"], check_files=False)
             if pipeline.get("source"):
                 dag.source = Path(pipeline["source"])
-                dag = _unmask_secrets(dag)
+                dag = unmask(dag)
             recorded = writer.record.data.get("options") or {}
             for key in ("isolation", "data_source"):
                 if recorded.get(key) is not None:
@@ -728,17 +728,6 @@ def _changed_inputs(before: dict[str, dict[str, tuple]], after: dict[str, dict[s
     return warnings
 
 
-def _mask_secrets(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    """Hide the values of secret-looking env vars wherever an error message or traceback repeats them."""
-    from .workspace import SECRET_NAME, scrub
-
-    secrets = sorted((v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 4), key=len, reverse=True)
-    for key in ("error_message", "traceback"):
-        if secrets and isinstance(data.get(key), str):
-            data[key] = scrub(data[key], secrets)
-    return data
-
-
 _POOLS: dict[tuple[str, ...], Launcher] = {}
 _POOLS_LOCK = threading.Lock()
 
@@ -752,33 +741,6 @@ def _shared_pool(preload: tuple[str, ...]) -> Launcher:
         if pool is None or getattr(pool, "_closed", False):
             pool = _POOLS[preload] = get_launcher("pool", preload=preload)
         return pool
-
-
-def _masked_spec(dag: PipelineDAG) -> dict[str, Any]:
-    """The pipeline as the record keeps it: secret-looking env values masked."""
-    spec = dag.to_dict()
-    for holder in [spec.get("defaults", {}), *spec["steps"].values()]:
-        if holder.get("env"):
-            holder["env"] = mask_env(holder["env"])
-    return spec
-
-
-def _unmask_secrets(dag: PipelineDAG) -> PipelineDAG:
-    """Put back the env values the record masked, from the pipeline file, so a reopened run can go on."""
-    from .workspace import MASK
-
-    try:
-        live = PipelineDAG.load(dag.source)
-    except (PipetestError, OSError):
-        return dag  # the file is gone or broken: masked values stay masked (and fail visibly)
-
-    def restore(env: dict[str, str], real: dict[str, str]) -> dict[str, str]:
-        return {k: real.get(k, v) if v == MASK else v for k, v in env.items()}
-
-    dag.defaults = replace(dag.defaults, env=restore(dag.defaults.env, live.defaults.env))
-    dag.steps = {name: replace(step, env=restore(step.env, live.steps[name].env)) if name in live.steps else step
-                 for name, step in dag.steps.items()}
-    return dag
 
 
 def _falls_back_on_cache(config: StepConfig) -> bool:

@@ -20,7 +20,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from .events import EdgeState, StepStatus
-from .workspace import RunRecord, load_record, mask_env, scrub, secret_values
+from .masking import mask_env, scrub, secret_values
+from .workspace import RunRecord, load_record
 
 REPORT_FORMAT = 1
 LOG_TAIL_BYTES = 8192

@@ -35,38 +35,6 @@ from .events import EdgeState, Event, EventKind, StepStatus
 from .exceptions import PipetestError, RecordWriteError, RunLockedError, RunNotFoundError
 
 RECORD_FORMAT = 1
-SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-MASK = "********"
-
-
-def mask_env(env: dict[str, str]) -> dict[str, str]:
-    """The env with values of secret-looking names (KEY, SECRET, TOKEN, PASSWORD, CREDENTIAL) masked."""
-    return {k: (MASK if SECRET_NAME.search(k) else v) for k, v in env.items()}
-
-
-def secret_values(record: dict[str, Any], dag: Any = None) -> list[str]:
-    """The values of the pipeline's secret-looking env vars, longest first, to scrub from logs and messages.
-
-    The record keeps them masked, so they come from ``dag`` (a live session's) or the pipeline file.
-    """
-    if dag is None:
-        from .dag import PipelineDAG
-
-        source = (record.get("pipeline") or {}).get("source")
-        with contextlib.suppress(PipetestError, OSError, TypeError):
-            dag = PipelineDAG.load(source) if source else None
-    if dag is None:
-        return []
-    envs = [dag.defaults.env, *(step.env for step in dag.steps.values())]
-    values = {str(v) for env in envs for k, v in env.items() if SECRET_NAME.search(k) and len(str(v)) >= 4}
-    return sorted(values, key=len, reverse=True)
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret value replaced by the mask."""
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
 
 
 def new_run_id(pipeline: str) -> str:

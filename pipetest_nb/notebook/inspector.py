@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..events import StepStatus
-from ..workspace import RunFolder, scrub, secret_values
+from ..masking import scrub, secret_values
+from ..workspace import RunFolder
 from . import panels
 from .pages import PAGE_ROWS, output_tables, read_page
 

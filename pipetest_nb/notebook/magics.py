@@ -21,7 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from ..exceptions import PipetestError
-from ..workspace import SECRET_NAME
+from ..masking import SECRET_NAME
 
 
 class _Parser(argparse.ArgumentParser):

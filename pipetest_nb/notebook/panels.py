@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..events import EdgeState, StepStatus
-from ..workspace import mask_env
+from ..masking import mask_env
 from .graph import EDGE_COLORS, STATUS_COLORS, _fmt_bytes, _fmt_duration
 
 if TYPE_CHECKING:
