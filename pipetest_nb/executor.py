@@ -21,8 +21,9 @@ from typing import Any
 
 from .cache import StepCache, cache_key
 from .dag import InputSpec, PipelineDAG, StepConfig
+from .edgechecks import EdgeChecks, report_from_dict
 from .errors import PipelineErrorHandler, RecoveryStrategy
-from .events import EdgeState, EventBus, EventKind, StepStatus
+from .events import EventBus, EventKind, StepStatus
 from .exceptions import ContractError, PipetestError, UnknownStepError
 from .launch.base import Launcher, StepJob, StepOutcome
 from .masking import mask_env, mask_error, masked_spec, unmask
@@ -32,7 +33,6 @@ from .results import PipelineExecutionResult, StepResult
 from .workspace import (
     RunWriter,
     Workspace,
-    edge_key,
     library_versions,
     open_writer,
     run_workspace,
@@ -72,10 +72,7 @@ class PipelineRun:
         self._dependents = {s: self.plan.dependents(s) for s in self.plan.execution_order}
         self._unmet: dict[str, int] = {}
         self._ready: set[str] = set()
-        self._inspected: dict[str, Any] = {}  # output folder -> OutputInfo, as its producer's checks saw it
-        self._outgoing: dict[str, list[tuple[str, str]]] = {}
-        for source, target in dag.data_edges():
-            self._outgoing.setdefault(source, []).append((source, target))
+        self.checks = EdgeChecks(dag, self._emit, lambda: self.writer)
         if writer is None:
             self.writer = self.workspace.create_run(dag.name)
             self._index_readiness()
@@ -266,7 +263,7 @@ class PipelineRun:
                        isolation=isolation,
                        inputs=job.input_paths, outputs=job.output_paths, env=mask_env(job.environ_vars),
                        args=job.job_args)
-            input_failure = None if problems else self._check_inputs(step, config)
+            input_failure = None if problems else self.checks.before_step(step, config)
             before = _snapshot(job.input_paths)
             outcome, key, cached = self._execute(step, job, problems, input_failure, isolation)
             finished = self._finish_step(step, job, outcome, key, cached)
@@ -349,41 +346,6 @@ class PipelineRun:
             self._running.pop(step, None)
         return outcome, key, None
 
-    def _rows_in(self, job: StepJob) -> int | None:
-        """Rows of the tables a step read, where cheap to know (what its producers' checks inspected)."""
-        from .dataflow import inspect_output
-
-        total = 0
-        for path in job.input_paths.values():
-            if not Path(path).is_dir():
-                return None
-            info = self._inspected.get(path) or inspect_output(path)
-            if info.total_rows is None:
-                return None
-            total += info.total_rows
-        return total
-
-    def _check_inputs(self, step: str, config: StepConfig) -> str | None:
-        """Check incoming edges whose data was not checked in this run (reused or cached outputs)."""
-        from .dataflow import check_edge
-
-        failures = []
-        for name, spec in config.inputs.items():
-            if not spec.source or not spec.declares_checks:
-                continue
-            target = f"{step}.{name}"
-            if edge_key(spec.source, target) in self.writer.record.edges:
-                continue
-            producer, output = spec.producer, spec.output
-            edge = self.dag.edge(spec.source, target)
-            report = check_edge(producer, output, self.writer.folder.output_dir(producer, output), step, spec,
-                                self.dag.steps[producer].outputs.get(output), tables=edge.tables if edge else None)
-            self._emit(EventKind.EDGE_CHECKED, step, edge=[spec.source, target], state=report.state,
-                       compatibility=report.to_dict())
-            if not report.compatible:
-                failures.append(str(report))
-        return "\n".join(failures) or None
-
     def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
         create_time = None
         if pgid is not None:  # a process of its own, that a later runner may have to kill
@@ -413,7 +375,7 @@ class PipelineRun:
                                 "exception_type": outcome.exception_type, "traceback": outcome.traceback,
                                 "returncode": outcome.returncode, "signal": outcome.signal}
         if status == StepStatus.SUCCEEDED:
-            failure = self._check_outputs(step, job, data)
+            failure = self.checks.after_step(step, self.plan.step_configs[step], job, data)
             if failure is not None:
                 data.update(status=StepStatus.FAILED, error_type=failure[0], error_message=failure[1])
             elif cached is not None:
@@ -423,68 +385,6 @@ class PipelineRun:
                                {n: Path(p) for n, p in job.output_paths.items()})
                 data["cache_key"] = key
         return {k: v for k, v in data.items() if v is not None}
-
-    def _check_outputs(self, step: str, job: StepJob, data: dict[str, Any]) -> tuple[str, str] | None:
-        """Inspect what the step wrote and check every edge leaving it; the first blocking finding, if any.
-
-        Each checked edge is announced (EDGE_CHECKED) so the record and the graph know its state.
-        """
-        from .dataflow import DataCompatibilityReport, DataCompatibilityValidator, check_edge, inspect_output
-
-        config = self.plan.step_configs[step]
-        metrics = data["metrics"]
-        reports: list[DataCompatibilityReport] = []
-        failures: list[tuple[str, str]] = []
-        rows_out = 0
-        output_size = 0
-        for name, folder in job.output_paths.items():
-            spec = config.outputs.get(name)
-            info = self._inspected[folder] = inspect_output(folder, spec)
-            output_size += info.total_size
-            rows_out = rows_out + info.total_rows if rows_out is not None and info.total_rows is not None else None
-            if spec is not None and (spec.schema is not None or (spec.format and spec.format != "binary")):
-                declared = DataCompatibilityValidator().validate_step_transition(
-                    info, {"format": spec.format if spec.format != "binary" else None, "schema": spec.schema},
-                    edge=f"{step}.{name} (as declared by {step})", tables=spec.tables)
-                reports.append(declared)
-                if not declared.compatible:
-                    failures.append(("data_compatibility_error", str(declared)))
-            gx_checks = _expectation_checks(self.dag, step, name, Path(folder))
-            for source, target in self._outgoing.get(f"{step}.{name}", []):
-                consumer, input_name = target.split(".", 1)
-                consumer_spec = self.dag.steps[consumer].inputs[input_name]
-                edge = self.dag.edge(source, target)
-                report = check_edge(step, name, folder, consumer, consumer_spec, spec, info=info,
-                                    tables=edge.tables if edge else None) if consumer_spec.declares_checks else None
-                checks = [c for c in gx_checks if c.edge == f"{source} -> {target}"]
-                if report is None and not checks:
-                    continue
-                state = _worst(([report.state] if report else []) + [c.state for c in checks])
-                self._emit(EventKind.EDGE_CHECKED, step, edge=[source, target], state=state,
-                           **({"compatibility": report.to_dict()} if report else {}),
-                           **({"expectations": [c.to_dict() for c in checks]} if checks else {}))
-                if report is not None:
-                    reports.append(report)
-                    if not report.compatible:
-                        failures.append(("data_compatibility_error", str(report)))
-                for check in checks:
-                    if check.state == EdgeState.FAILED:
-                        failures.append(("expectation_failed", str(check)))
-            unread = [c for c in gx_checks if c.edge == f"{step}.{name}"]  # an output no step reads
-            if unread:
-                data.setdefault("output_checks", []).extend(c.to_dict() for c in unread)
-                failures += [("expectation_failed", str(c)) for c in unread if c.state == EdgeState.FAILED]
-            if info.total_size == 0 and not info.files:
-                data.setdefault("warnings", []).append(f"the step wrote nothing to output '{name}'")
-        metrics["output_size"] = output_size
-        metrics["rows_out"] = rows_out
-        combined = DataCompatibilityReport.combine(reports) if reports else DataCompatibilityReport(
-            True, [], [], {"outputs": {n: str(p) for n, p in job.output_paths.items()}, "checks": 0})
-        data["data_validation_report"] = combined.to_dict()
-        metrics["rows_in"] = self._rows_in(job)
-        if not failures:
-            return None
-        return failures[0][0], "\n".join(message for _, message in failures)
 
     def _block_downstream(self, step: str) -> None:
         for down in self.plan.downstream(step):
@@ -503,7 +403,7 @@ class PipelineRun:
             duration=float(metrics_data.get("duration") or 0.0),
             metrics=StepMetrics.from_dict(step, metrics_data, status, entry.get("started_at"),
                                           entry.get("finished_at")) if metrics_data else None,
-            data_validation_report=_report(entry.get("data_validation_report")),
+            data_validation_report=report_from_dict(entry.get("data_validation_report")),
             edge_checks=list(entry.get("edge_checks") or []),
             error_type=entry.get("error_type"), error_message=entry.get("error_message"),
             traceback=entry.get("traceback"), attempts=int(entry.get("attempts") or 0),
@@ -677,12 +577,7 @@ def _kill_leftover(entry: dict[str, Any]) -> bool:
     return False
 
 
-def _report(data: dict | None) -> Any:
-    if data is None:
-        return None
-    from .dataflow import DataCompatibilityReport
 
-    return DataCompatibilityReport.from_dict(data)
 
 
 #: Input files up to this size are hashed as well as stat'ed when checking that a step left its inputs alone.
@@ -748,20 +643,6 @@ def _falls_back_on_cache(config: StepConfig) -> bool:
     policy = config.on_error
     values = policy.values() if isinstance(policy, dict) else [policy]
     return RecoveryStrategy.USE_CACHED_OUTPUT.value in values
-
-
-_STATE_ORDER = (EdgeState.UNCHECKED, EdgeState.PASSED, EdgeState.WARNED, EdgeState.FAILED)
-
-
-def _worst(states: list[str]) -> str:
-    return max(states, key=_STATE_ORDER.index, default=EdgeState.UNCHECKED)
-
-
-def _expectation_checks(dag: PipelineDAG, step: str, output: str, folder: Path) -> list[Any]:
-    """The Great Expectations checks of an output's edges (GX is imported only when a suite applies)."""
-    from .expectations import check_output
-
-    return check_output(dag, step, output, folder)
 
 
 def _tree_size(path: Path) -> int:

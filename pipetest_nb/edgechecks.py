@@ -1,0 +1,151 @@
+"""The checks at the edges of a running pipeline: what a step wrote, checked against everyone who reads it.
+
+After a step succeeds, each of its outputs is inspected once (files, sizes, rows, schemas from
+metadata) and checked against what the producer declared, against every consumer that declares a
+format, schema or required files, and against the Great Expectations suites of its edges; each
+checked edge is announced as an ``edge_checked`` event. Before a step starts, incoming edges whose
+data was not checked in this run (outputs reused from another run) are checked too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .events import EdgeState, EventKind
+from .workspace import edge_key
+
+if TYPE_CHECKING:
+    from .dag import PipelineDAG, StepConfig
+    from .dataflow import DataCompatibilityReport, OutputInfo
+    from .launch.base import StepJob
+    from .workspace import RunWriter
+
+_STATE_ORDER = (EdgeState.UNCHECKED, EdgeState.PASSED, EdgeState.WARNED, EdgeState.FAILED)
+
+
+class EdgeChecks:
+    """Runs a run's edge checks; ``emit`` announces results and ``writer()`` gives the run being written."""
+
+    def __init__(self, dag: PipelineDAG, emit: Callable[..., None], writer: Callable[[], RunWriter]):
+        self.dag = dag
+        self._emit = emit
+        self._writer = writer
+        self._inspected: dict[str, OutputInfo] = {}  # output folder -> what its producer's checks saw
+        self._outgoing: dict[str, list[tuple[str, str]]] = {}
+        for source, target in dag.data_edges():
+            self._outgoing.setdefault(source, []).append((source, target))
+
+    def after_step(self, step: str, config: StepConfig, job: StepJob, data: dict[str, Any]) -> tuple[str, str] | None:
+        """Check every edge leaving ``step``; fill ``data`` (metrics, report, warnings) and return the
+        blocking finding as (error type, message), or None."""
+        from .dataflow import DataCompatibilityReport, DataCompatibilityValidator, check_edge, inspect_output
+
+        metrics = data["metrics"]
+        reports: list[DataCompatibilityReport] = []
+        failures: list[tuple[str, str]] = []
+        rows_out: int | None = 0
+        output_size = 0
+        for name, folder in job.output_paths.items():
+            spec = config.outputs.get(name)
+            info = self._inspected[folder] = inspect_output(folder, spec)
+            output_size += info.total_size
+            rows_out = rows_out + info.total_rows if rows_out is not None and info.total_rows is not None else None
+            if spec is not None and (spec.schema is not None or (spec.format and spec.format != "binary")):
+                declared = DataCompatibilityValidator().validate_step_transition(
+                    info, {"format": spec.format if spec.format != "binary" else None, "schema": spec.schema},
+                    edge=f"{step}.{name} (as declared by {step})", tables=spec.tables)
+                reports.append(declared)
+                if not declared.compatible:
+                    failures.append(("data_compatibility_error", str(declared)))
+            suites = _expectation_checks(self.dag, step, name, Path(folder))
+            for source, target in self._outgoing.get(f"{step}.{name}", []):
+                consumer, input_name = target.split(".", 1)
+                consumer_spec = self.dag.steps[consumer].inputs[input_name]
+                edge = self.dag.edge(source, target)
+                report = check_edge(step, name, folder, consumer, consumer_spec, spec, info=info,
+                                    tables=edge.tables if edge else None) if consumer_spec.declares_checks else None
+                checks = [c for c in suites if c.edge == f"{source} -> {target}"]
+                if report is None and not checks:
+                    continue
+                state = _worst(([report.state] if report else []) + [c.state for c in checks])
+                self._emit(EventKind.EDGE_CHECKED, step, edge=[source, target], state=state,
+                           **({"compatibility": report.to_dict()} if report else {}),
+                           **({"expectations": [c.to_dict() for c in checks]} if checks else {}))
+                if report is not None:
+                    reports.append(report)
+                    if not report.compatible:
+                        failures.append(("data_compatibility_error", str(report)))
+                failures += [("expectation_failed", str(c)) for c in checks if c.state == EdgeState.FAILED]
+            unread = [c for c in suites if c.edge == f"{step}.{name}"]  # suites of an output no step reads
+            if unread:
+                data.setdefault("output_checks", []).extend(c.to_dict() for c in unread)
+                failures += [("expectation_failed", str(c)) for c in unread if c.state == EdgeState.FAILED]
+            if info.total_size == 0 and not info.files:
+                data.setdefault("warnings", []).append(f"the step wrote nothing to output '{name}'")
+        metrics["output_size"] = output_size
+        metrics["rows_out"] = rows_out
+        metrics["rows_in"] = self.rows_in(job.input_paths)
+        combined = DataCompatibilityReport.combine(reports) if reports else DataCompatibilityReport(
+            True, [], [], {"outputs": {n: str(p) for n, p in job.output_paths.items()}, "checks": 0})
+        data["data_validation_report"] = combined.to_dict()
+        if not failures:
+            return None
+        return failures[0][0], "\n".join(message for _, message in failures)
+
+    def before_step(self, step: str, config: StepConfig) -> str | None:
+        """Check incoming edges whose data was not checked in this run; the issues found, if any."""
+        from .dataflow import check_edge
+
+        writer = self._writer()
+        failures = []
+        for name, spec in config.inputs.items():
+            if not spec.source or not spec.declares_checks:
+                continue
+            target = f"{step}.{name}"
+            if edge_key(spec.source, target) in writer.record.edges:
+                continue
+            producer, output = spec.producer, spec.output
+            edge = self.dag.edge(spec.source, target)
+            report = check_edge(producer, output, writer.folder.output_dir(producer, output), step, spec,
+                                self.dag.steps[producer].outputs.get(output), tables=edge.tables if edge else None)
+            self._emit(EventKind.EDGE_CHECKED, step, edge=[spec.source, target], state=report.state,
+                       compatibility=report.to_dict())
+            if not report.compatible:
+                failures.append(str(report))
+        return "\n".join(failures) or None
+
+    def rows_in(self, input_paths: dict[str, str]) -> int | None:
+        """Rows of the tables a step read, where cheap to know (what its producers' checks inspected)."""
+        from .dataflow import inspect_output
+
+        total = 0
+        for path in input_paths.values():
+            if not Path(path).is_dir():
+                return None
+            info = self._inspected.get(path) or inspect_output(path)
+            if info.total_rows is None:
+                return None
+            total += info.total_rows
+        return total
+
+
+def report_from_dict(data: dict | None) -> DataCompatibilityReport | None:
+    """A step's recorded validation report as an object again."""
+    if data is None:
+        return None
+    from .dataflow import DataCompatibilityReport
+
+    return DataCompatibilityReport.from_dict(data)
+
+
+def _worst(states: list[str]) -> str:
+    return max(states, key=_STATE_ORDER.index, default=EdgeState.UNCHECKED)
+
+
+def _expectation_checks(dag: PipelineDAG, step: str, output: str, folder: Path) -> list[Any]:
+    """The Great Expectations checks of an output's edges (GX is imported only when a suite applies)."""
+    from .expectations import check_output
+
+    return check_output(dag, step, output, folder)
