@@ -138,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     dag = load_pipeline(args.pipeline)
     run = PipelineRun(dag, args.workspace, isolation=args.isolation, cache=not args.no_cache,
-                      data_source=args.data_source)
+                      checks=not args.no_checks, data_source=args.data_source)
     try:
         run.bus.subscribe(_print_step_event)
         print(f"Running '{dag.name}' ({len(run.plan.execution_order)} steps) in {run.run_dir}", flush=True)
@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-source", choices=["files", "synthetic"], default="files",
                    help="synthetic: generate external inputs from their schemas")
     p.add_argument("--no-cache", action="store_true", help="run every step even if its inputs are unchanged")
+    p.add_argument("--no-checks", action="store_true", help="skip the edge checks (compatibility and suites)")
     p.add_argument("--report-json", metavar="FILE", help="write the run report as JSON (for CI)")
     p.set_defaults(func=cmd_run)
 

@@ -48,7 +48,8 @@ class PipelineRun:
     def __init__(self, dag: PipelineDAG, workspace: Workspace | str | os.PathLike = "pipetest_workspace", *,
                  isolation: str | None = None, executor: Executor | None = None, cache: bool = True,
                  data_source: str = "files", on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE,
-                 synthetic_rows: int | None = None, retry_backoff: float = 1.0, writer: RunWriter | None = None):
+                 synthetic_rows: int | None = None, retry_backoff: float = 1.0, checks: bool = True,
+                 writer: RunWriter | None = None):
         if data_source not in DATA_SOURCES:
             raise PipetestError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got {data_source!r}")
         self.dag = dag
@@ -72,7 +73,7 @@ class PipelineRun:
         self._dependents = {s: self.plan.dependents(s) for s in self.plan.execution_order}
         self._unmet: dict[str, int] = {}
         self._ready: set[str] = set()
-        self.checks = EdgeChecks(dag, self._emit, lambda: self.writer)
+        self.checks = EdgeChecks(dag, self._emit, lambda: self.writer, enabled=checks)
         if writer is None:
             self.writer = self.workspace.create_run(dag.name)
             self._index_readiness()
@@ -143,6 +144,7 @@ class PipelineRun:
                          "base_dir": str(self.dag.base_dir), "spec": masked_spec(self.dag)},
             "plan": self.plan.to_dict(),
             "options": {"isolation": self.isolation, "data_source": self.data_source, "cache": self.use_cache,
+                        "checks": self.checks.enabled,
                         "executor": type(self.executor).__name__ if self.executor else None},
             "versions": library_versions(),
             "runner": {"pid": os.getpid(), "host": socket.gethostname()},
@@ -537,6 +539,7 @@ class PipelineRun:
                 if recorded.get(key) is not None:
                     options.setdefault(key, recorded[key])
             options.setdefault("cache", recorded.get("cache", True))
+            options.setdefault("checks", recorded.get("checks", True))
             run = cls(dag, run_workspace(run_dir), writer=writer, **options)
         except Exception:
             writer.close()
@@ -665,12 +668,13 @@ class PipelineExecutor:
     """Runs a whole pipeline in one call and returns a ``PipelineExecutionResult``."""
 
     def __init__(self, workspace_dir: str | os.PathLike = "./test_workspace", *, isolation: str | None = None,
-                 executor: Executor | None = None, cache: bool = True,
+                 executor: Executor | None = None, cache: bool = True, checks: bool = True,
                  on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE):
         self.workspace_dir = Path(workspace_dir)
         self.isolation = isolation
         self.executor = executor
         self.cache = cache
+        self.checks = checks
         self.on_error = on_error
         self.script_executor = PipelineScriptExecutor(workspace_dir, isolation=isolation)
         self.last_run: PipelineRun | None = None
@@ -680,7 +684,7 @@ class PipelineExecutor:
                          ) -> PipelineExecutionResult:
         """Run ``dag`` (or the slice from/to the given steps) and return what happened."""
         run = PipelineRun(dag, self.workspace_dir, isolation=self.isolation, executor=self.executor,
-                          cache=self.cache, data_source=data_source, on_error=self.on_error)
+                          cache=self.cache, checks=self.checks, data_source=data_source, on_error=self.on_error)
         self.last_run = run
         for subscriber in bus_subscribers or []:
             run.bus.subscribe(subscriber)

@@ -116,9 +116,10 @@ class Session:
     def __init__(self, dag_or_path: PipelineDAG | str | os.PathLike, workspace: str | os.PathLike = DEFAULT_WORKSPACE,
                  *, isolation: str | None = None, executor: Executor | None = None, cache: bool = True,
                  data_source: str = "files", on_error: RecoveryStrategy | str = RecoveryStrategy.PAUSE,
-                 retry_backoff: float = 1.0, progress: bool = True, _run: PipelineRun | None = None):
+                 retry_backoff: float = 1.0, checks: bool = True, progress: bool = True,
+                 _run: PipelineRun | None = None):
         self._options = {"isolation": isolation, "executor": executor, "cache": cache, "data_source": data_source,
-                         "on_error": on_error, "retry_backoff": retry_backoff}
+                         "on_error": on_error, "retry_backoff": retry_backoff, "checks": checks}
         self.progress = progress
         self.events = EventBus()
         if _run is not None:

@@ -40,13 +40,14 @@ def _chain_pipeline(root: Path, steps: int) -> Path:
     return path
 
 
-def _executor_ms(pipeline: Path, isolation: str, workspace: Path) -> float:
+def _executor_ms(pipeline: Path, isolation: str, workspace: Path, checks: bool = True) -> float:
     from pipetest_nb import PipelineDAG
     from pipetest_nb.executor import PipelineExecutor
 
     dag = PipelineDAG.from_yaml(pipeline)
     start = time.perf_counter()
-    result = PipelineExecutor(workspace, isolation=isolation, cache=False).execute_pipeline(dag, data_source="files")
+    result = PipelineExecutor(workspace, isolation=isolation, cache=False, checks=checks).execute_pipeline(
+        dag, data_source="files")
     elapsed = (time.perf_counter() - start) * 1000
     assert result.success, result.error
     return elapsed
@@ -158,8 +159,9 @@ def _demo_direct(pipeline: Path, out_root: Path) -> float:
         saved = dict(os.environ)
         os.environ.update(config.env)
         try:
-            modules[step].main(inputs, outputs, dict(config.env),
-                               argparse.Namespace(**config.args) if config.args else None)
+            with contextlib.redirect_stdout(io.StringIO()):  # pipetest captures what they print, too
+                modules[step].main(inputs, outputs, dict(config.env),
+                                   argparse.Namespace(**config.args) if config.args else None)
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -167,27 +169,21 @@ def _demo_direct(pipeline: Path, out_root: Path) -> float:
 
 
 def _demo(quick: bool) -> list[Row]:
-    from pipetest_nb import PipelineDAG
     from pipetest_nb.demo import copy_demo
-    from pipetest_nb.executor import PipelineExecutor
 
     root = Path(tempfile.mkdtemp(prefix="bench_demo_"))
     pipeline = copy_demo(root / "demo") / "pipeline.yaml"
     _executor_ms(pipeline, "inprocess", root / "warmup")  # imports, GX start-up, warm pool: paid once
     _executor_ms(pipeline, "pool", root / "warmup")
     direct = _demo_direct(pipeline, root / "direct")
-    rows = {}
+    rows = {"pipetest inprocess, edge checks off": _executor_ms(pipeline, "inprocess", root / "nochecks", False)}
     for isolation in ("inprocess", "pool") + (() if quick else ("subprocess",)):
-        dag = PipelineDAG.from_yaml(pipeline)
-        start = time.perf_counter()
-        result = PipelineExecutor(root / f"ws-{isolation}", isolation=isolation, cache=False).execute_pipeline(
-            dag, data_source="files")
-        assert result.success, result.error
-        rows[f"pipetest {isolation}"] = (time.perf_counter() - start) * 1000
+        rows[f"pipetest {isolation}"] = _executor_ms(pipeline, isolation, root / f"ws-{isolation}")
     shutil.rmtree(root, ignore_errors=True)
     return [*compare("demo pipeline end to end (ms)", "scripts' main() called directly", direct, rows),
             *compare("demo pipeline end to end (ms)", "pipetest inprocess", rows["pipetest inprocess"],
-                     {k: v for k, v in rows.items() if k != "pipetest inprocess"})[1:]]
+                     {k: v for k, v in rows.items() if k not in ("pipetest inprocess",
+                                                                 "pipetest inprocess, edge checks off")})[1:]]
 
 
 def _recording(quick: bool) -> list[Row]:

@@ -124,3 +124,13 @@ def test_pipetest_run_prints_the_failed_edge(tmp_path):
     assert "Root failure: step 'clean' (expectation_failed)" in out
     assert "clean.clean_data -> features.DATA" in out and "-50.0" in out
     assert "Not run because of it: features, summary" in out
+
+
+def test_checks_off_leave_the_data_to_the_consumer(tmp_path):
+    dag = sample(tmp_path, env={"clean": {"DROP_SEGMENT": "1"}})
+    result = PipelineExecutor(tmp_path / "ws", isolation="pool", checks=False).execute_pipeline(
+        dag, data_source="synthetic")
+    assert result.steps["clean"].status == "succeeded"  # nothing stopped the dropped column at the edge
+    assert result.steps["features"].error_type == "execution_error" and "segment" in result.steps["features"].error
+    assert load_record(result.run_dir).edges == {}
+    assert result.steps["clean"].metrics.rows_out == 500  # outputs are still measured
