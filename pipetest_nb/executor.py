@@ -278,9 +278,9 @@ class PipelineRun:
                 if finished["status"] == StepStatus.INTERRUPTED:
                     self._halt = True  # Ctrl-C or Stop: start nothing else
                 return self.step_result(step)
-            strategy = self.errors.handle_error(
-                self.errors.context(step, outcome.error_type or "execution_error", outcome.error_message or "",
-                                    config.on_error), attempt, config.retries)
+            strategy = self.errors.handle_error(  # the error as finished: a failed check counts too
+                self.errors.context(step, finished.get("error_type") or "execution_error",
+                                    finished.get("error_message") or "", config.on_error), attempt, config.retries)
             finished["recovery"] = strategy.value
             if strategy is RecoveryStrategy.RETRY and not self._stop.is_set():
                 self._emit(EventKind.STEP_FINISHED, step, **finished)

@@ -136,3 +136,18 @@ def test_root_failure_comes_first_and_look_alikes_are_not_repeated(case):
     assert result.not_run == ["b", "c"]
     assert [s.status for s in result.steps.values()] == ["failed", "blocked", "blocked"]
     assert all(result.steps[s].error_type is None for s in ("b", "c"))
+
+
+def test_a_policy_can_name_a_failed_check(case):
+    script = ("from pathlib import Path\nimport pandas as pd\ndef main(i, o, e, a):\n"
+              "    pd.DataFrame({'x': [1]}).to_parquet(Path(o['out']) / 't.parquet')\n")
+    c = case({"produce": {"script": "p.py", "outputs": {"out": {}},
+                          "on_error": {"data_compatibility_error": "skip_step"}},
+              "consume": {"script": "p.py", "inputs": {"IN": {"from": "produce.out",
+                                                              "schema": {"required_columns": ["y"]}}},
+                          "outputs": {"out": {}}}},
+             {"p.py": script})
+    _, record = c.run_all()
+    assert record.steps["produce"]["status"] == StepStatus.SKIPPED
+    assert record.steps["produce"]["error_type"] == "data_compatibility_error"
+    assert record.steps["consume"]["status"] == StepStatus.BLOCKED
