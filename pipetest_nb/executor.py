@@ -349,12 +349,14 @@ class PipelineRun:
         return outcome, key, None
 
     def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
+        """Record the process of a step that has one of its own: a later runner may have to kill it."""
+        if pgid is None:
+            return  # in-process: the step is this process, nothing to record or kill
         create_time = None
-        if pgid is not None:  # a process of its own, that a later runner may have to kill
-            with contextlib.suppress(Exception):
-                import psutil
+        with contextlib.suppress(Exception):
+            import psutil
 
-                create_time = psutil.Process(pid).create_time()
+            create_time = psutil.Process(pid).create_time()
         self._emit(EventKind.STEP_STATUS, step, status=StepStatus.RUNNING, pid=pid, pgid=pgid,
                    pid_create_time=create_time)
 
