@@ -7,6 +7,7 @@ notebook) and keeps everything on disk, so the run can be reopened after a kerne
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor
@@ -97,17 +98,11 @@ class Replay:
         record = RunRecord.empty()
         for i, event in enumerate(self.events):
             record.apply(event)
-            yield ReplayFrame(i, event, RunRecord(_copy(record.data)))
+            yield ReplayFrame(i, event, RunRecord(copy.deepcopy(record.data)))
 
     def steps(self) -> Iterator[ReplayFrame]:
         """Only the frames where a step finished: the run, one step at a time."""
         return (f for f in self if f.event.kind == EventKind.STEP_FINISHED)
-
-
-def _copy(data: dict) -> dict:
-    import copy
-
-    return copy.deepcopy(data)
 
 
 class Session:
