@@ -328,6 +328,8 @@ class DagGraph:
         self._edge_y = np.array([[*y, np.nan] for _, y in paths], dtype=float).reshape(-1, 4)
         self._dirty: set[str] = set()  # "color", "hover", "text", "edges", or an edge state (its line)
         self.figure: go.FigureWidget = go.FigureWidget(data=data, layout=layout)
+        # two quick clicks (a node, then an edge) must select twice, not reset the axes as a double-click
+        self.figure._config = {**self.figure._config, "doubleClick": False, "displaylogo": False}
         self.figure.data[NODE_TRACE].on_click(self._clicked_node)
         self.figure.data[EDGE_MARK_TRACE].on_click(self._clicked_edge)
 

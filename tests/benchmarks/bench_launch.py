@@ -53,6 +53,17 @@ def _chain(root: Path, steps: int) -> list[tuple[Path, Path, Path]]:
     return chain
 
 
+def load_modules(chain: list[tuple[Path, Path, Path]]) -> list:
+    """Each script of the chain imported under its own name, for calling ``main()`` directly."""
+    modules = []
+    for script, _, _ in chain:
+        spec = importlib.util.spec_from_file_location(script.stem, script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
 def _per_step(chain: list, run_one: Callable[[int, Path, Path, Path], object]) -> float:
     """Median milliseconds per step over the chain (fresh output folders each time)."""
     times = []
@@ -71,12 +82,7 @@ def run(quick: bool = False) -> list[Row]:
     root = Path(tempfile.mkdtemp(prefix="bench_launch_"))
     chain = _chain(root, steps)
 
-    modules = []
-    for script, _, _ in chain:
-        spec = importlib.util.spec_from_file_location(script.stem, script)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        modules.append(module)
+    modules = load_modules(chain)
     direct = _per_step(chain, lambda i, s, src, out: modules[i].main({"DATA": str(src)}, {"out": str(out)}, {}, None))
     python = _per_step(chain, lambda i, s, src, out: subprocess.run([sys.executable, str(s), str(src), str(out)],
                                                                     check=True))

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import yaml
-from bench_launch import _chain
+from bench_launch import _chain, load_modules
 from harness import Row, compare, median_ms
 
 
@@ -79,16 +79,6 @@ def _kedro_ms(modules: list, chain: list, quiet: bool) -> float | None:
         return (time.perf_counter() - start) * 1000
 
 
-def _load_modules(chain: list) -> list:
-    modules = []
-    for script, _, _ in chain:
-        spec = importlib.util.spec_from_file_location(script.stem, script)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        modules.append(module)
-    return modules
-
-
 def _step_overhead(quick: bool) -> list[Row]:
     steps = 3 if quick else 50
     root = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
@@ -96,7 +86,7 @@ def _step_overhead(quick: bool) -> list[Row]:
     chain = _chain(root / "direct", steps)
     for _, _, out in chain:
         out.mkdir(parents=True, exist_ok=True)
-    modules = _load_modules(chain)
+    modules = load_modules(chain)
 
     def direct() -> None:
         for i, (_, source, out) in enumerate(chain):

@@ -61,6 +61,7 @@ def click_point(page, selector: str, index: int, hover_text: str) -> None:
     plotly listens on the layer above the markers and reports the point it last hovered, so
     clicking before the hover label is up would click the previous point.
     """
+    page.wait_for_timeout(500)  # a person's clicks are further apart than plotly's double-click window
     box = page.locator(selector).nth(index).bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
