@@ -31,7 +31,7 @@ lint: install-dev
 
 # The browser tests drive Debian's chromium (never `playwright install`); install it when missing.
 chromium:
-	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium chromium-driver)
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
 
 test: install-dev lint chromium
 	$(PY) -m pytest
