@@ -369,15 +369,18 @@ def test_an_inprocess_timeout_interrupts_python_code(tmp_path, launchers):
     assert (outcome.status, outcome.error_type) == ("failed", "timeout")
 
 
-def test_stop_from_another_thread_interrupts_the_step(tmp_path, launcher):
-    job = make_job(tmp_path, """
-        import time
+PRINTS_READY_THEN_LOOPS = """
+import time
 
-        def main(*args):
-            print("ready", flush=True)
-            while True:
-                time.sleep(0.02)
-        """, timeout=30)
+def main(*args):
+    print("ready", flush=True)
+    while True:
+        time.sleep(0.02)
+"""
+
+
+def test_stop_from_another_thread_interrupts_the_step(tmp_path, launcher):
+    job = make_job(tmp_path, PRINTS_READY_THEN_LOOPS, timeout=30)
     ready = threading.Event()
     stopped = []
 
@@ -395,14 +398,7 @@ def test_stop_from_another_thread_interrupts_the_step(tmp_path, launcher):
 
 
 def test_ctrl_c_in_the_caller_kills_the_step_and_propagates(tmp_path, process_launcher):
-    job = make_job(tmp_path, """
-        import time
-
-        def main(*args):
-            print("ready", flush=True)
-            while True:
-                time.sleep(0.02)
-        """, timeout=30)
+    job = make_job(tmp_path, PRINTS_READY_THEN_LOOPS, timeout=30)
     ready = threading.Event()
     started = []
     interrupter = threading.Thread(target=lambda: ready.wait(20) and os.kill(os.getpid(), signal.SIGINT))

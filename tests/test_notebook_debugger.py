@@ -7,8 +7,6 @@ writing to stderr, and the Great Expectations suite on load -> audit finds two i
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -301,15 +299,6 @@ def test_read_page_reads_only_the_rows_asked_for_across_row_groups_and_files(tmp
     (folder / "t.csv").write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(30)))
     csv_page = read_page(folder, "t.csv", offset=25, limit=20)
     assert csv_page.rows.column("a").to_pylist() == [25, 26, 27, 28, 29] and csv_page.null_counts is None
-
-
-def test_importing_pipetest_nb_stays_light_with_the_debugger_exported():
-    code = ("import sys, pipetest_nb; assert 'Debugger' in pipetest_nb.__all__; "
-            "assert callable(pipetest_nb.load_ipython_extension); "
-            "print(','.join(m for m in ('ipywidgets', 'plotly', 'IPython') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == ""
 
 
 def test_secrets_a_step_prints_are_masked_in_the_logs_tab(tmp_path):

@@ -25,7 +25,8 @@ def test_every_exported_name_resolves():
 
 def test_import_is_light():
     code = ("import sys, pipetest_nb; from pipetest_nb import PipelineDAG, PipelineDAGResolver; "
-            "print(','.join(m for m in ('great_expectations', 'plotly', 'ipywidgets', 'pandas') "
+            "assert 'Debugger' in pipetest_nb.__all__; assert callable(pipetest_nb.load_ipython_extension); "
+            "print(','.join(m for m in ('great_expectations', 'plotly', 'ipywidgets', 'IPython', 'pandas') "
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from plotly_page import points_of, rgb
 
 from pipetest_nb import PipelineDAG
 from pipetest_nb.notebook.graph import EDGE_MARK_TRACE, NODE_TRACE, build_model
@@ -22,18 +23,6 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "step_fails_suite_w
 PENDING, SUCCEEDED, FAILED, UNCHECKED = "#BBBBBB", "#009E73", "#D55E00", "#999999"
 SUITE_EDGE = ("load.raw_data", "audit.DATA")
 AFTER_FAILURE = ("clean.clean_data", "train.DATA")
-
-
-def rgb(hex_colour: str) -> str:
-    """How the browser reports a CSS colour."""
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgb({r}, {g}, {b})"
-
-
-def points_of(page, trace: int) -> str:
-    """CSS selector of a trace's markers (plotly.js names each trace's group ``trace<uid>``)."""
-    uid = page.evaluate(f"document.querySelector('.js-plotly-plot').data[{trace}].uid")
-    return f".js-plotly-plot g.trace{uid} path.point"
 
 
 def wait_fill(page, selector: str, index: int, colour: str) -> None:

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from plotly_page import points_of, rgb
 
 from pipetest_nb import PipelineDAG
 from pipetest_nb.notebook.graph import EDGE_COLORS, EDGE_MARK_TRACE, NODE_TRACE, STATUS_COLORS, build_model
@@ -37,18 +38,6 @@ SETUP = textwrap.dedent(f"""
 # After the display: a page that connects later must still see these colours.
 UPDATES = "\n".join([f"graph.set_status({s!r}, {st!r})" for s, st in STATUSES.items()]
                     + [f"graph.set_edge_state({a!r}, {b!r}, {st!r})" for (a, b), st in EDGE_STATES.items()])
-
-
-def rgb(hex_colour: str) -> str:
-    """How the browser reports a CSS colour: ``rgb(r, g, b)``."""
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgb({r}, {g}, {b})"
-
-
-def points_of(page, trace: int) -> str:
-    """CSS selector of a trace's markers: plotly.js names each trace's group ``trace<uid>``."""
-    uid = page.evaluate(f"document.querySelector('.js-plotly-plot').data[{trace}].uid")
-    return f".js-plotly-plot g.trace{uid} path.point"
 
 
 def fills(page, selector: str) -> list[str]:
