@@ -2,8 +2,10 @@
 
 A fresh interpreter starts here through ``BOOTSTRAP`` (the job arrives as JSON on stdin, the verdict
 leaves through the inherited file descriptor named on the command line); a warm pool worker calls
-``run_child`` in the child it forked. Either way the process is the leader of its own process group,
-its stdout/stderr are the step's log pipes, and it ends with ``os._exit``.
+``run_child`` in the child it forked. Either way the process is the leader of its own process group
+and the subreaper of its descendants, its stdout/stderr are the step's log pipes, it waits on the
+start pipe until the engine has recorded it, and it ends with ``os._exit`` after killing whatever
+the script left running.
 """
 
 from __future__ import annotations
@@ -12,47 +14,61 @@ import atexit
 import faulthandler
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._tree import become_subreaper, kill_leftovers
 from .base import StepJob
 from .script import run_step
 
-#: Run by ``python -c`` with the folder holding pipetest_nb and the result fd as arguments; the
-#: folder is taken off ``sys.path`` again before the script runs.
+#: Run by ``python -c`` with the folder holding pipetest_nb, the result fd and the start fd as
+#: arguments; the folder is taken off ``sys.path`` again before the script runs.
 BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); "
              "from pipetest_nb.launch._child import main; main()")
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def main() -> NoReturn:
-    """Entry point of a fresh step interpreter: ``python -c BOOTSTRAP <root> <result fd>``."""
-    root, result_fd = sys.argv[1], int(sys.argv[2])
+    """Entry point of a fresh step interpreter: ``python -c BOOTSTRAP <root> <result fd> <start fd>``."""
+    root, result_fd, go_fd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     for entry in (root, ""):  # python script.py has neither pipetest's root nor the cwd on its path
         if entry in sys.path:
             sys.path.remove(entry)
-    message = json.load(sys.stdin)
+    try:
+        message = json.load(sys.stdin)
+    except ValueError:  # the runner died before it sent the job
+        os._exit(1)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    run_child(StepJob(**message["job"]), result_fd, message.get("deadline"))
+    run_child(StepJob(**message["job"]), result_fd, message.get("deadline"), go_fd)
 
 
-def run_child(job: StepJob, result_fd: int, deadline: float | None) -> NoReturn:
+def wait_until_recorded(go_fd: int) -> None:
+    """Block until the launcher has recorded this process; exit at once if it died before it could,
+    so that no step runs where no record can find it."""
+    become_subreaper()
+    try:
+        released = os.read(go_fd, 1)
+        os.close(go_fd)
+    except OSError:
+        released = b""
+    if not released:
+        os._exit(1)
+
+
+def run_child(job: StepJob, result_fd: int, deadline: float | None, go_fd: int | None = None) -> NoReturn:
     """Run the step in this (already isolated) process and exit with its status."""
+    if go_fd is not None:
+        wait_until_recorded(go_fd)
     sys.argv = [job.script]
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr] - live logs
     faulthandler.enable()  # a segfault prints the Python traceback into stderr.log
     if deadline is not None:  # show where the script was when its timeout hit
         faulthandler.dump_traceback_later(max(0.01, deadline - time.time() - 0.05), exit=False)
-    if job.memory:
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        soft = job.memory if hard == resource.RLIM_INFINITY else min(job.memory, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     result = run_step(job)
     payload: dict[str, Any] = result.to_dict()
     payload["io"] = _own_io()
@@ -75,7 +91,10 @@ def run_child(job: StepJob, result_fd: int, deadline: float | None) -> NoReturn:
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
-        os._exit(code)
+        try:
+            kill_leftovers()  # nothing the step started outlives it, not even a daemon that left its group
+        finally:
+            os._exit(code)
 
 
 def _own_io() -> list[int] | None:

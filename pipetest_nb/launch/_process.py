@@ -1,10 +1,14 @@
 """What the launchers that run a step in its own process share: pipes, logs, metrics, kill, verdict.
 
-A step process is the leader of its own process group, so a timeout or ``stop()`` kills it with
-everything it started (pools, grandchildren). Its stdout/stderr come back through pipes into capped
-logs; a third pipe carries the child's verdict (a JSON ``ScriptResult``). A light thread samples the
-group with psutil (every 50 ms for the first two seconds, then every 250 ms) and enforces the
-deadline; the exit status and ``wait4`` resource usage fill in what the samples missed.
+A step process is the leader of its own process group and the subreaper of its tree (``_tree``), so
+a timeout or ``stop()`` kills it with everything it started (pools, grandchildren, daemons that
+called ``setsid``). Its stdout/stderr come back through pipes into capped logs; a third pipe carries
+the child's verdict (a JSON ``ScriptResult``); on a fourth the child waits, before it does any work,
+until the engine has recorded its pid and process group (``on_start``), so that no step can run
+without a record that lets a later runner kill it. A light thread samples the tree with psutil
+(every 50 ms for the first two seconds, then every 250 ms, or 100 ms under a memory limit) and
+enforces the deadline and ``memory:``, which bounds the private memory of the whole tree, summed;
+the exit status and ``wait4`` resource usage fill in what the samples missed.
 """
 
 from __future__ import annotations
@@ -42,6 +46,61 @@ def kill_group(pgid: int | None, pid: int | None) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def kill_tree(pid: int | None, pgid: int | None, seen: dict[int, Any] | None = None) -> None:
+    """SIGKILL a step's whole tree: its descendants (also those that left its group), its group, and
+    the processes seen in it earlier (``seen``: pid -> psutil.Process, checked against pid reuse).
+
+    The leader is stopped first, so it forks nothing new; since it is a subreaper, the orphans of the
+    descendants killed meanwhile stay below it, and each round finds what the last one missed."""
+    import psutil
+
+    seen = {} if seen is None else seen
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGSTOP)
+        for _ in range(10):
+            try:
+                found = psutil.Process(pid).children(recursive=True)
+            except psutil.Error:
+                break
+            new = [proc for proc in found if proc.pid not in seen]
+            if not new:
+                break
+            for proc in new:
+                seen[proc.pid] = proc
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+    kill_group(pgid, pid)
+    kill_seen(seen)
+
+
+def kill_seen(seen: dict[int, Any]) -> None:
+    """SIGKILL the processes of a step's tree that are still running (and still the same processes)."""
+    import psutil
+
+    for proc in seen.values():
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running():
+                proc.kill()
+
+
+def private_memory(pid: int) -> int | None:
+    """Bytes of memory only this process holds (``Private_*`` of ``/proc/<pid>/smaps_rollup``).
+
+    What a step adds, not what it shares: a pool step forked from a worker that holds pandas is not
+    charged for the worker's pages, nor a multiprocessing child for its parent's."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(b"Private_"):
+            total += int(line.split()[1]) * 1024
+    return total
+
+
 def oom_kills() -> int | None:
     """The OOM killer's count for this cgroup (v2 ``memory.events`` or v1 ``memory.oom_control``)."""
     candidates = ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"]
@@ -73,7 +132,9 @@ class Running:
         self.step = step
         self.pid: int | None = None
         self.pgid: int | None = None
-        self.reason: str | None = None  # "timeout" | "interrupted", once killed on purpose
+        self.reason: str | None = None  # "timeout" | "interrupted" | "out_of_memory", once killed on purpose
+        self.memory: int | None = None  # bytes the tree held when it was killed for its memory limit
+        self.seen: dict[int, Any] = {}  # pid -> psutil.Process of every descendant sampled or killed
         self._done = False
         self._lock = threading.Lock()
 
@@ -81,7 +142,7 @@ class Running:
         with self._lock:
             self.pid, self.pgid = pid, pgid
             if self.reason is not None:
-                kill_group(pgid, pid)
+                kill_tree(pid, pgid, self.seen)
 
     def kill(self, reason: str) -> bool:
         with self._lock:
@@ -90,7 +151,7 @@ class Running:
             if self.reason is None:
                 self.reason = reason
             if self.pid is not None:
-                kill_group(self.pgid, self.pid)
+                kill_tree(self.pid, self.pgid, self.seen)
             return True
 
     def finish(self) -> None:
@@ -164,13 +225,14 @@ class Sampler(threading.Thread):
     """Samples the step's process tree and enforces the deadline and the stop file."""
 
     def __init__(self, pid: int, running: Running | None, deadline: float | None,
-                 stop_file: str | None = None, baseline: bool = False):
+                 stop_file: str | None = None, baseline: bool = False, memory: int | None = None):
         super().__init__(name="pipetest-sampler", daemon=True)
         self.pid = pid
         self.usage = Usage()
         self._running = running
         self._deadline = deadline
         self._stop_file = stop_file
+        self._memory = memory if running is not None else None
         self._halt = threading.Event()
         self._began = time.monotonic()
         self._base: dict[int, tuple[float, int, int]] = {}
@@ -198,7 +260,7 @@ class Sampler(threading.Thread):
                     self._running.kill("timeout")
                 if self._stop_file is not None and os.path.exists(self._stop_file):
                     self._running.kill("interrupted")
-            interval = 0.05 if time.monotonic() - self._began < 2.0 else 0.25
+            interval = 0.05 if time.monotonic() - self._began < 2.0 else 0.1 if self._memory else 0.25
             if self._deadline is not None:
                 interval = max(0.005, min(interval, self._deadline - now))
             if self._halt.wait(interval):
@@ -225,6 +287,11 @@ class Sampler(threading.Thread):
             procs = [root, *root.children(recursive=True)]
         except psutil.Error:
             return
+        if self._running is not None:  # the launcher kills these too when the step ends
+            for proc in procs[1:]:
+                self._running.seen.setdefault(proc.pid, proc)
+        if self._memory:
+            self._enforce_memory(procs)
         rss = 0
         for proc in procs:
             try:
@@ -241,6 +308,20 @@ class Sampler(threading.Thread):
                 written = getattr(counters, "write_chars", counters.write_bytes) - base_written
                 self.usage.io[proc.pid] = (read, written)
         self.usage.peak_rss = max(self.usage.peak_rss, rss)
+
+    def _enforce_memory(self, procs: list[Any]) -> None:
+        held = 0
+        for proc in procs:
+            private = private_memory(proc.pid)
+            if private is None:
+                try:
+                    private = proc.memory_info().rss
+                except Exception:  # noqa: BLE001 - gone since it was listed
+                    continue
+            held += private
+        if held > self._memory and self._running is not None:  # type: ignore[operator]
+            self._running.memory = max(self._running.memory or 0, held)
+            self._running.kill("out_of_memory")
 
     def stop(self) -> Usage:
         """Stop sampling; a step that ended before the first sample gets one cheap sample of its process."""
@@ -286,9 +367,9 @@ class ProcessLauncher(Launcher):
         self._lock = threading.Lock()
 
     @abstractmethod
-    def _start(self, job: StepJob, fds: tuple[int, int, int], deadline: float | None) -> Any:
-        """Start the step process with stdout, stderr and the result pipe on ``fds``; return a handle
-        with ``pid`` and ``pgid``."""
+    def _start(self, job: StepJob, fds: tuple[int, int, int, int], deadline: float | None) -> Any:
+        """Start the step process with stdout, stderr, the result pipe and the start pipe (the
+        child's ``run_child`` waits on it) on ``fds``; return a handle with ``pid`` and ``pgid``."""
 
     @abstractmethod
     def _wait(self, handle: Any) -> Exit:
@@ -321,33 +402,39 @@ class ProcessLauncher(Launcher):
         ooms = oom_kills()
         result = bytearray()
         (out_r, out_w), (err_r, err_w), (res_r, res_w) = os.pipe(), os.pipe(), os.pipe()
+        go_r, go_w = os.pipe()
         pump = Pump({out_r: out.write, err_r: err.write, res_r: result.extend})
         pump.start()
         sampler: Sampler | None = None
         handle = None
         try:
             try:
-                handle = self._start(job, (out_w, err_w, res_w), deadline)
+                handle = self._start(job, (out_w, err_w, res_w, go_r), deadline)
             finally:
-                for fd in (out_w, err_w, res_w):
+                for fd in (out_w, err_w, res_w, go_r):
                     os.close(fd)
             running.attach(handle.pid, handle.pgid)
-            deadline = getattr(handle, "deadline", None) or deadline
-            sampler = Sampler(handle.pid, running, deadline, stop_file)
-            sampler.start()
             if on_start is not None:
-                on_start(handle.pid, handle.pgid)
+                on_start(handle.pid, handle.pgid)  # recorded before the step does anything
+            _release(go_w)
+            go_w = None
+            deadline = getattr(handle, "deadline", None) or deadline
+            sampler = Sampler(handle.pid, running, deadline, stop_file, memory=job.memory)
+            sampler.start()
             end = self._wait(handle)
         except BaseException:
             if handle is not None:
-                kill_group(handle.pgid, handle.pid)
+                kill_tree(handle.pid, handle.pgid, running.seen)
                 with contextlib.suppress(ChildProcessError):  # reaped already when the interrupt came
                     self._wait(handle)
             raise
         finally:
+            if go_w is not None:  # closed unreleased: the child exits without running the script
+                os.close(go_w)
             running.finish()
             if handle is not None:
                 kill_group(handle.pgid, None)  # whatever the step left behind in its group
+                kill_seen(running.seen)  # and what it started that left the group (setsid)
             usage = sampler.stop() if sampler is not None else Usage()
             pump.finish()
             out.close()
@@ -356,11 +443,21 @@ class ProcessLauncher(Launcher):
                 if self._running.get(job.step) is running:
                     del self._running[job.step]
         wall = time.perf_counter() - t0
-        outcome = _verdict(job, bytes(result), end, running.reason, err, ooms)
+        outcome = _verdict(job, bytes(result), end, running, err, ooms)
         outcome.started_at, outcome.finished_at, outcome.wall_time = started_at, started_at + wall, wall
         outcome.pid, outcome.pgid = handle.pid, handle.pgid
         _fill_usage(outcome, usage, end)
         return outcome
+
+
+def _release(go_w: int) -> None:
+    """Let the child start the script (it waits for this byte), then close our end of the pipe."""
+    try:
+        os.write(go_w, b"1")
+    except OSError:  # the child is gone already; its exit status tells why
+        pass
+    finally:
+        os.close(go_w)
 
 
 def _outcome_from_result(result: dict[str, Any], started_at: float, wall: float) -> StepOutcome:
@@ -372,10 +469,11 @@ def _outcome_from_result(result: dict[str, Any], started_at: float, wall: float)
     return outcome
 
 
-def _verdict(job: StepJob, raw: bytes, end: Exit, reason: str | None, err: LogSink,
+def _verdict(job: StepJob, raw: bytes, end: Exit, running: Running, err: LogSink,
              ooms_before: int | None) -> StepOutcome:
     """Decide what happened from the kill reason, the child's own report and the exit status."""
     name = Path(job.script).name
+    reason = running.reason
     result: dict[str, Any] | None = None
     if raw:
         try:
@@ -397,6 +495,12 @@ def _verdict(job: StepJob, raw: bytes, end: Exit, reason: str | None, err: LogSi
         outcome.error_type = "timeout"
         outcome.error_message = (f"{name} timed out after {job.timeout:g} s; its process group was killed"
                                  + tail)
+    elif reason == "out_of_memory" and (result is None or result["status"] != "succeeded"):
+        outcome.error_type = "out_of_memory"
+        held = (running.memory or 0) / 2**20
+        outcome.error_message = (f"{name} ran out of memory: its processes held {held:.0f} MiB together, over "
+                                 f"its memory limit {(job.memory or 0) / 2**20:.0f} MiB (the sum over the "
+                                 "step's whole process tree); its process tree was killed" + tail)
     elif reason == "interrupted" and (result is None or result["status"] != "succeeded"):
         outcome.status = outcome.error_type = "interrupted"
         outcome.error_message = f"{name} was stopped on request; its process group was killed"

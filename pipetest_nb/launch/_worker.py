@@ -2,12 +2,14 @@
 
 It talks to its launcher over a Unix ``SOCK_SEQPACKET`` socket, one JSON message per packet:
 
-* launcher -> worker: ``{"job": ..., "deadline": ..., "env": ...}`` with the step's stdout, stderr
-  and result pipes attached as file descriptors (``SCM_RIGHTS``);
+* launcher -> worker: ``{"job": ..., "deadline": ..., "env": ...}`` with the step's stdout, stderr,
+  result and start pipes attached as file descriptors (``SCM_RIGHTS``);
 * worker -> launcher: ``{"ready": pid}`` once warm, then per step ``{"pid": child}`` once the child
   leads its own process group and ``{"status": ..., "cpu": ..., "maxrss": ...}`` from ``wait4``.
 
-The worker exits when the launcher closes its end of the socket (or dies).
+The worker exits when the launcher closes its end of the socket (or dies). It is the subreaper of
+its children's trees: what a killed step left behind is re-parented to it, and killed and reaped
+before the worker reports the step's end.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ def main() -> None:
     preload(DEFAULT_PRELOAD + tuple(sys.argv[3:]))
     warm_up()
     from . import _child  # noqa: F401 - imported once here, not in every child
+    from ._tree import become_subreaper, kill_leftovers
+
+    become_subreaper()
 
     send(sock, {"ready": os.getpid()})
     while True:
@@ -97,6 +102,7 @@ def main() -> None:
         with contextlib.suppress(OSError):
             send(sock, {"pid": pid})
         _, status, usage = os.wait4(pid, 0)
+        kill_leftovers()  # orphans of a killed step, re-parented to this worker
         try:
             send(sock, {"status": status, "cpu": usage.ru_utime + usage.ru_stime,
                         "maxrss": usage.ru_maxrss * 1024})
@@ -108,7 +114,7 @@ def _run_forked(sock: socket.socket, message: dict[str, Any], fds: list[int]) ->
     try:
         os.setpgid(0, 0)
         sock.close()
-        out_w, err_w, res_w = fds
+        out_w, err_w, res_w, go_r = fds
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.close(out_w)
@@ -124,6 +130,6 @@ def _run_forked(sock: socket.socket, message: dict[str, Any], fds: list[int]) ->
         from ._child import run_child
         from .base import StepJob
 
-        run_child(StepJob(**message["job"]), res_w, message.get("deadline"))
+        run_child(StepJob(**message["job"]), res_w, message.get("deadline"), go_r)
     finally:
         os._exit(70)

@@ -31,7 +31,7 @@ class StepJob:
     step_dir: str  # stdout.log and stderr.log are written here; never inside an output folder
     workdir: str
     timeout: float | None = None
-    memory: int | None = None  # bytes of address space, enforced with RLIMIT_AS where the launcher can
+    memory: int | None = None  # bytes of private memory of the step's whole process tree, summed
     log_limit: int = DEFAULT_LOG_LIMIT
     preload: tuple[str, ...] = ()
 

@@ -2,7 +2,7 @@
 
 The interpreter is started in a new session, so it leads its own process group: a crash,
 ``sys.exit``, ``os._exit``, a segfault or a leak stays there, and a timeout or ``stop()`` kills the
-group with every grandchild. ``job.memory`` becomes the child's ``RLIMIT_AS``. The price is the
+group with every grandchild. ``job.memory`` bounds the private memory of the step's whole tree. The price is the
 interpreter start plus the script's imports (pandas alone takes about half a second); the warm pool
 avoids it.
 """
@@ -37,11 +37,11 @@ class SubprocessLauncher(ProcessLauncher):
         super().__init__()
         self.python = python or sys.executable
 
-    def _start(self, job: StepJob, fds: tuple[int, int, int], deadline: float | None) -> _Handle:
-        out_w, err_w, res_w = fds
+    def _start(self, job: StepJob, fds: tuple[int, int, int, int], deadline: float | None) -> _Handle:
+        out_w, err_w, res_w, go_r = fds
         popen = subprocess.Popen(
-            [self.python, "-c", BOOTSTRAP, PACKAGE_ROOT, str(res_w)],
-            stdin=subprocess.PIPE, stdout=out_w, stderr=err_w, pass_fds=(res_w,),
+            [self.python, "-c", BOOTSTRAP, PACKAGE_ROOT, str(res_w), str(go_r)],
+            stdin=subprocess.PIPE, stdout=out_w, stderr=err_w, pass_fds=(res_w, go_r),
             start_new_session=True)  # the child moves to job.workdir itself, as every launcher does
         assert popen.stdin is not None
         try:

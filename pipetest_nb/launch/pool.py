@@ -122,7 +122,7 @@ class PoolLauncher(ProcessLauncher):
         if worker is not None and not (alive and not self._closed):
             worker.close()
 
-    def _start(self, job: StepJob, fds: tuple[int, int, int], deadline: float | None) -> _Handle:
+    def _start(self, job: StepJob, fds: tuple[int, int, int, int], deadline: float | None) -> _Handle:
         message = {"job": job.to_dict(), "deadline": deadline, "env": dict(os.environ)}
         for _attempt in range(2):  # an idle worker may have died since its last step
             worker = self._acquire()
