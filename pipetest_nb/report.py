@@ -5,8 +5,10 @@ an old run, or of a run folder copied out of CI, needs neither the pipeline's sc
 The JSON form is ``PipelineMonitor.generate_report``'s shape of the original plan plus the run's
 status, root failure, steps, edge checks and log tails; the HTML page renders that dict, with the
 DAG coloured by status (the figure of ``notebook/``) and a timeline, and plotly's JavaScript inlined
-once. Everything that comes from data, logs or error messages is escaped; env values with
-secret-looking names are masked, and so are those values wherever they appear in logs and messages.
+once. Everything that comes from data, logs or error messages is escaped. Secrets: the record and the
+logs hold none (they are masked as they are written, see ``masking``); the report masks env and args
+by name and every text by the shape of secrets once more (for logs of older runs), and never reads the
+pipeline file for secret values.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .events import EdgeState, StepStatus
-from .masking import mask_env, scrub, secret_values
+from .masking import mask_args, mask_env, scrub
 from .workspace import RunRecord, load_record
 
 REPORT_FORMAT = 1
@@ -44,7 +46,6 @@ def _build(record: RunRecord, run_dir: Path) -> dict[str, Any]:
     from .monitor import PipelineMonitor
 
     data = record.data
-    scrub = _scrubber(data)
     monitor, run_id = PipelineMonitor.from_record(record)
     base = monitor.generate_report(run_id)
     order = list((data.get("plan") or {}).get("execution_order") or record.steps)
@@ -111,7 +112,7 @@ def _step(name: str, entry: dict[str, Any], run_dir: Path, scrub: Any) -> dict[s
         "warnings": [scrub(w) for w in entry.get("warnings") or []],
         "isolation": entry.get("isolation"),
         "env": mask_env(entry.get("env") or {}),
-        "args": entry.get("args") or {},
+        "args": mask_args(entry.get("args") or {}),
         "log_tail": {stream: scrub(_tail(run_dir / "steps" / name / f"{stream}.log"))
                      for stream in ("stdout", "stderr")},
     }
@@ -159,16 +160,6 @@ def _output_checks(record: RunRecord, scrub: Any) -> list[dict[str, Any]]:
     return [_edge({"source": output, "target": None, "expectations": checks,
                    "state": max((c.get("state") or EdgeState.UNCHECKED for c in checks), key=states.index)}, scrub)
             for output, checks in found.items()]
-
-
-def _scrubber(data: dict[str, Any]) -> Any:
-    """A function that masks the values of secret-looking env vars of the pipeline inside a text."""
-    secrets = secret_values(data)
-
-    def scrubbed(text: Any) -> Any:
-        return scrub(text, secrets) if isinstance(text, str) else text
-
-    return scrubbed
 
 
 def _tail(path: Path) -> str:

@@ -3,7 +3,9 @@
 A step that prints 50 MB must not fill the disk nor the notebook: the first half of the limit goes
 to the file as it arrives, the last half is kept in memory and written at the end behind a
 ``[... N bytes omitted ...]`` marker. Bytes that are not UTF-8 are kept as they are in the file
-and decoded with replacement characters for the live callback.
+and decoded with replacement characters for the live callback. Secrets are scrubbed before
+anything reaches the file or the callback (``masking.LogScrubber``): the step's secret values and
+whatever is shaped like a secret.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import io
 import sys
 import threading
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from ..masking import LogScrubber
 from .base import OutputCallback
 
 
 class LogSink:
     """One capped log file of one step; ``write`` may be called from any thread."""
 
-    def __init__(self, path: str | Path, limit: int, stream: str, on_output: OutputCallback | None = None):
+    def __init__(self, path: str | Path, limit: int, stream: str, on_output: OutputCallback | None = None,
+                 secrets: Iterable[str] = ()):
         self.path = Path(path)
         self.stream = stream
         self.total = 0
@@ -35,6 +40,7 @@ class LogSink:
         self._on_output = on_output
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._emitting = threading.local()
+        self._scrubber = LogScrubber(secrets)
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -42,6 +48,13 @@ class LogSink:
         with self._lock:
             if self._file.closed:
                 return
+            text = self._store(self._scrubber.feed(data))
+        if text:
+            self._emit(text)
+
+    def _store(self, data: bytes) -> str:
+        """Keep scrubbed bytes (head to the file, tail in memory); the text for the live callback."""
+        if data:
             self.total += len(data)
             rest = data
             if self._head_left > 0:
@@ -55,9 +68,7 @@ class LogSink:
                 self._tail += rest
                 if len(self._tail) > self._tail_limit:
                     del self._tail[: len(self._tail) - self._tail_limit]
-            text = self._decoder.decode(data) if self._on_output is not None else ""
-        if text:
-            self._emit(text)
+        return self._decoder.decode(data) if self._on_output is not None else ""
 
     def _emit(self, text: str) -> None:
         self._emitting.active = True
@@ -84,13 +95,14 @@ class LogSink:
         with self._lock:
             if self._file.closed:
                 return
+            text = self._store(self._scrubber.flush())
             if self._tail:
                 omitted = self.total - self._file.tell() - len(self._tail)
                 if omitted > 0:
                     self._file.write(f"\n[... {omitted} bytes omitted ...]\n".encode())
                 self._file.write(self._tail)
             self._file.close()
-            text = self._decoder.decode(b"", final=True) if self._on_output is not None else ""
+            text += self._decoder.decode(b"", final=True) if self._on_output is not None else ""
         if text:
             self._emit(text)
 

@@ -389,8 +389,8 @@ class ProcessLauncher(Launcher):
         started_at = time.time()
         t0 = time.perf_counter()
         Path(job.step_dir).mkdir(parents=True, exist_ok=True)
-        out = LogSink(Path(job.step_dir) / "stdout.log", job.log_limit, "stdout", on_output)
-        err = LogSink(Path(job.step_dir) / "stderr.log", job.log_limit, "stderr", on_output)
+        out = LogSink(Path(job.step_dir) / "stdout.log", job.log_limit, "stdout", on_output, job.secrets)
+        err = LogSink(Path(job.step_dir) / "stderr.log", job.log_limit, "stderr", on_output, job.secrets)
         if not os.path.isfile(job.script):
             out.close()
             err.close()

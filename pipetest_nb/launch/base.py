@@ -34,6 +34,7 @@ class StepJob:
     memory: int | None = None  # bytes of private memory of the step's whole process tree, summed
     log_limit: int = DEFAULT_LOG_LIMIT
     preload: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # values scrubbed from the logs as they are written (masking.step_secrets)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -114,8 +114,8 @@ class InProcessLauncher(Launcher):
         started_at = time.time()
         t0 = time.perf_counter()
         Path(job.step_dir).mkdir(parents=True, exist_ok=True)
-        out = LogSink(Path(job.step_dir) / "stdout.log", job.log_limit, "stdout", on_output)
-        err = LogSink(Path(job.step_dir) / "stderr.log", job.log_limit, "stderr", on_output)
+        out = LogSink(Path(job.step_dir) / "stdout.log", job.log_limit, "stdout", on_output, job.secrets)
+        err = LogSink(Path(job.step_dir) / "stderr.log", job.log_limit, "stderr", on_output, job.secrets)
         interrupter = _Interrupter(threading.get_ident())
         timer = threading.Timer(job.timeout, interrupter.fire, (StepTimedOut,)) if job.timeout else None
         sampler = Sampler(os.getpid(), None, None, baseline=True)

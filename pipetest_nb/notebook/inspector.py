@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..events import StepStatus
-from ..masking import scrub, secret_values
+from ..masking import pipeline_secrets, scrub
 from ..workspace import RunFolder
 from . import panels
 from .pages import PAGE_ROWS, output_tables, read_page
@@ -130,7 +130,7 @@ class Inspector:
 
     def _logs(self, step: str, view: RunView) -> dict[str, str]:
         """Live text while the step runs in this session, else the log files of the run; secrets masked."""
-        secrets = secret_values(view.record, view.dag)
+        secrets = pipeline_secrets(view.dag)  # never from the pipeline file; logs were scrubbed as written
         live = view.live_logs.get(step) or {}
         if view.event is None and view.step(step).get("status") == StepStatus.RUNNING and live:
             return {stream: scrub(panels.tail(text), secrets) for stream, text in live.items()}

@@ -21,7 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from ..exceptions import PipetestError
-from ..masking import SECRET_NAME
+from ..masking import mask_args, mask_env, pipeline_secrets, scrub
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,7 +123,8 @@ class PipetestMagics(Magics):
             status = session.status[args.step]
             print(f"step '{args.step}' did not fail ({status}): nothing to debug")
             return
-        print(f"step '{args.step}' raised {type(exc).__name__}: {exc}\nentering the post-mortem debugger "
+        message = scrub(f"{type(exc).__name__}: {exc}", pipeline_secrets(session.dag))
+        print(f"step '{args.step}' raised {message}\nentering the post-mortem debugger "
               "(q to quit, u/d to move, p to print)")
         debugger = self.shell.debugger_cls()
         debugger.reset()
@@ -140,8 +141,10 @@ class PipetestMagics(Magics):
 def step_code(session: Any, step: str) -> str:
     """Python that runs ``step`` by hand in this kernel, with the paths, env and args of the session's run.
 
-    Env values with secret-looking names are read from the pipeline (or the environment) when the cell
-    runs, so they are never written into the notebook.
+    Env and args values that are secrets (by name or by shape) are read from the pipeline (or the
+    environment) when the cell runs, so they are never written into the notebook. Every value from the
+    pipeline or the run (names, paths, descriptions) enters the code only as a ``repr()`` literal, even
+    in comments, so no value can add a line of code.
     """
     from ..launch.script import cli_arguments, env_name
 
@@ -157,24 +160,32 @@ def step_code(session: Any, step: str) -> str:
                 inputs[name] = str(spec.path)
     outputs = {name: str(path) for name, path in session.outputs(step).items()}
     env = {k: str(v) for k, v in config.env.items()}
-    secrets = sorted(k for k in env if SECRET_NAME.search(k))
+    masked_env = mask_env(env)
+    secrets = sorted(k for k in env if masked_env[k] != env[k])
     plain = {k: v for k, v in env.items() if k not in secrets}
     args = dict(config.args) or None
+    secret_args = sorted(k for k, v in (args or {}).items() if mask_args({k: v}) != {k: v})
+    plain_args = {k: v for k, v in (args or {}).items() if k not in secret_args}
     source = getattr(session.dag, "source", None)
-    lines = [f"# step '{step}' of pipeline '{session.dag.name}' (run {session.run_id}), by hand in this kernel:",
+    lines = [f"# step {step!r} of pipeline {session.dag.name!r} (run {session.run_id!r}), by hand in this kernel:",
              "# edit the values below, then run the cell",
              "import argparse, os, sys, importlib.util, runpy",
              "", f"input_paths = {_literal(inputs)}", f"output_paths = {_literal(outputs)}",
              f"environ_vars = {_literal(plain)}"]
-    if secrets:
+    if secret_args:
+        lines.append(f"args = {_literal(plain_args)}")
+    if secrets or secret_args:
         lines.append("# secrets are read when the cell runs, never written here")
         if source:
             lines += ["from pipetest_nb import PipelineDAG",
-                      f"_secrets = PipelineDAG.load({str(source)!r}).steps[{step!r}].env"]
+                      f"_step = PipelineDAG.load({str(source)!r}).resolved({step!r})", "_secrets = _step.env"]
             lines += [f"environ_vars[{k!r}] = str(_secrets[{k!r}])" for k in secrets]
+            lines += [f"args[{k!r}] = _step.args[{k!r}]" for k in secret_args]
         else:
             lines += [f"environ_vars[{k!r}] = os.environ[{k!r}]" for k in secrets]
-    lines += [f"job_args = argparse.Namespace(**{_literal(args)})" if args else "job_args = None",
+            lines += [f"args[{k!r}] = {mask_args({k: args[k]})[k]!r}  # a secret: fill it in" for k in secret_args]
+    lines += ["job_args = argparse.Namespace(**args)" if secret_args else
+              f"job_args = argparse.Namespace(**{_literal(args)})" if args else "job_args = None",
               f"script = {str(config.script)!r}",
               "for folder in output_paths.values():", "    os.makedirs(folder, exist_ok=True)",
               "os.environ.update(environ_vars)",
@@ -185,8 +196,11 @@ def step_code(session: Any, step: str) -> str:
         lines += ["    os.environ.update({"]
         lines += [f"        {env_name('input', k)!r}: input_paths[{k!r}]," for k in inputs]
         lines += [f"        {env_name('output', k)!r}: output_paths[{k!r}]," for k in outputs]
-        lines += ["    })", f"    sys.argv = [script, *{cli_arguments(args)!r}]",
-                  '    runpy.run_path(script, run_name="__main__")']
+        lines += ["    })"]
+        lines += (["    from pipetest_nb.launch.script import cli_arguments",  # secrets: built when the cell runs
+                   "    sys.argv = [script, *cli_arguments(args)]"] if secret_args else
+                  [f"    sys.argv = [script, *{cli_arguments(args)!r}]"])
+        lines.append('    runpy.run_path(script, run_name="__main__")')
     else:
         module = f"{step}_step".replace("-", "_")
         lines += [f"    spec = importlib.util.spec_from_file_location({module!r}, script)",

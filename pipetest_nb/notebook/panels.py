@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..events import EdgeState, StepStatus
-from ..masking import mask_env
+from ..masking import mask_args, mask_env
 from .graph import EDGE_COLORS, STATUS_COLORS, _fmt_bytes, _fmt_duration
 
 if TYPE_CHECKING:
@@ -328,8 +328,8 @@ def config_step_html(step: str, entry: dict[str, Any], config: StepConfig) -> st
         script = entry.get("script") or str(config.script)
     except Exception as exc:  # a step whose script cannot be resolved still shows its config
         script = f"(cannot resolve: {exc})"
-    env = entry["env"] if "env" in entry else mask_env({k: str(v) for k, v in config.env.items()})
-    args = entry["args"] if "args" in entry else (dict(config.args) or None)
+    env = mask_env(entry["env"] if "env" in entry else {k: str(v) for k, v in config.env.items()})
+    args = mask_args(entry["args"] if "args" in entry else (dict(config.args) or None))
     inputs = entry.get("inputs") or {n: (spec.source or str(spec.path or "")) for n, spec in config.inputs.items()}
     outputs = entry.get("outputs") or {n: "(in the run folder, once it runs)" for n in config.outputs}
     rows = [["script", esc(script)], ["mode", esc(entry.get("mode") or config.mode or "main")],
