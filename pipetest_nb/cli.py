@@ -125,9 +125,10 @@ def _finish_run(run, args: argparse.Namespace, steps: list[str] | None = None) -
     print_run_summary(record)
     print(f"Run folder: {run.run_dir}")
     if getattr(args, "report_json", None):
+        from .record_schema import dumps
         from .report import report_json
 
-        Path(args.report_json).write_text(json.dumps(report_json(run.run_dir), indent=2, default=str))
+        Path(args.report_json).write_text(dumps(report_json(run.run_dir), indent=2))
         print(f"JSON report: {args.report_json}")
     return 0 if run.result(steps).success else 1
 
@@ -177,12 +178,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = []
     for record in Workspace(Path(args.workspace)).runs():
         summary = record.summary()
+        if record.problem is not None:  # listed with the reason, never hiding the others
+            rows.append((summary["run_id"], "-", summary["status"], "-", "", ""))
+            continue
         started = summary["started_at"]
         counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items()))
-        root = summary["root_failure"]
+        root = summary["root_failure"] or {}
         rows.append((summary["run_id"], summary["pipeline"], summary["status"],
                      dt.datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S") if started else "-",
-                     counts, f"{root['step']}: {root['error_type']}" if root else ""))
+                     counts, f"{root.get('step')}: {root.get('error_type')}" if root else ""))
     if not rows:
         print(f"No runs in {args.workspace}")
         return 0

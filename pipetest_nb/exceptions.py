@@ -198,3 +198,14 @@ class RecordWriteError(PipetestError):
         super().__init__(f"cannot write the run record of {run_dir}: {reason}; free some space (or fix the "
                          f"folder's permissions), then reopen the run (Session.open or `pipetest resume {run_dir}`): "
                          "finished steps keep their outputs")
+
+
+class RunRecordError(PipetestError):
+    """A run folder whose record cannot be read safely: damaged, hand-edited, hostile, or from a newer version."""
+
+    def __init__(self, run_dir: str, file: str, reason: str):
+        self.run_dir = run_dir
+        self.file = file
+        self.reason = reason
+        super().__init__(f"cannot read run {run_dir}: {file}: {reason}; the run folder is damaged or was changed "
+                         "by hand: open another run, or move this folder out of <workspace>/runs/")

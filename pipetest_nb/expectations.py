@@ -288,12 +288,14 @@ def _failure(result: Any, table: str | None) -> ExpectationFailure:
     values = [c.get("value") for c in counts] or list(details.get("partial_unexpected_list") or [])
     column = kwargs.get("column") or kwargs.get("column_A") or (
         ", ".join(kwargs["column_list"]) if isinstance(kwargs.get("column_list"), list) else None)
+    from .record_schema import plain_value  # values from data: NaN, ±inf, None and NaT kept apart
+
     return ExpectationFailure(
         type=config.type, column=column, kwargs=_jsonable(kwargs), table=table,
         unexpected_count=details.get("unexpected_count"),
-        unexpected_percent=_jsonable(details.get("unexpected_percent")),
-        unexpected_values=_jsonable(values[:MAX_UNEXPECTED_VALUES]),
-        observed_value=_jsonable(details.get("observed_value")),
+        unexpected_percent=plain_value(details.get("unexpected_percent")),
+        unexpected_values=plain_value(values[:MAX_UNEXPECTED_VALUES]),
+        observed_value=plain_value(details.get("observed_value")),
         exception=_exception_text(result.exception_info))
 
 

@@ -2,7 +2,9 @@
 
 ``PipelineMonitor`` is an event subscriber like every other view: it never asks the engine
 anything. ``PipelineMonitor.from_record`` rebuilds the same metrics from a run on disk, which is
-how reports of old runs (and CI's ``--report-json``) are made.
+how reports of old runs (and CI's ``--report-json``) are made. Statuses are the run record's own
+(``StepStatus``: succeeded, cached, failed, ...); a step counts as completed when it succeeded or was
+restored from the cache.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class StepMetrics:
     cpu_usage: float | None = None  # CPU seconds / wall seconds (1.0 = one core busy)
     input_data_size: int | None = None
     output_data_size: int | None = None
-    status: str = "running"
+    status: str = StepStatus.RUNNING
     cpu_time: float | None = None
     peak_rss: int | None = None
     read_bytes: int | None = None
@@ -81,9 +83,6 @@ class PipelineMetrics:
     dependencies: dict[str, list[str]] = field(default_factory=dict)
 
 
-_REPORT_STATUS = {StepStatus.SUCCEEDED: "success", StepStatus.CACHED: "success"}
-
-
 class PipelineMonitor:
     """Collects metrics from run events and writes the report of the original plan."""
 
@@ -113,7 +112,7 @@ class PipelineMonitor:
             step = pipeline.step_metrics[step_name] = StepMetrics(step_name=step_name, start_time=datetime.now())
         step.end_time = datetime.now()
         step.duration = metrics.get("duration", (step.end_time - step.start_time).total_seconds())
-        step.status = "success" if success else "failed"
+        step.status = StepStatus.SUCCEEDED if success else StepStatus.FAILED
         for key in ("memory_usage", "cpu_usage", "input_data_size", "output_data_size", "cpu_time", "peak_rss",
                     "read_bytes", "write_bytes", "rows_in", "rows_out"):
             if metrics.get(key) is not None:
@@ -133,8 +132,8 @@ class PipelineMonitor:
             "pipeline_name": pipeline.pipeline_name,
             "execution_summary": {
                 "total_duration": pipeline.total_duration,
-                "steps_completed": sum(1 for s in steps if s.status == "success"),
-                "steps_failed": sum(1 for s in steps if s.status == "failed"),
+                "steps_completed": sum(1 for s in steps if s.status in StepStatus.DONE_OK),
+                "steps_failed": sum(1 for s in steps if s.status == StepStatus.FAILED),
                 "success_rate": pipeline.success_rate,
             },
             "step_details": {
@@ -163,9 +162,8 @@ class PipelineMonitor:
         elif event.kind == EventKind.STEP_FINISHED and event.run_id in self.active_pipelines:
             pipeline = self.active_pipelines[event.run_id]
             before = pipeline.step_metrics.get(event.step)
-            status = event.data.get("status", "")
             pipeline.step_metrics[event.step] = StepMetrics.from_dict(
-                event.step, event.data.get("metrics") or {}, _REPORT_STATUS.get(status, status),
+                event.step, event.data.get("metrics") or {}, event.data.get("status", StepStatus.FAILED),
                 before.start_time.timestamp() if before else event.time, event.time)
             self._refresh(pipeline)
         elif event.kind == EventKind.RUN_FINISHED and event.run_id in self.active_pipelines:
@@ -181,14 +179,14 @@ class PipelineMonitor:
         data = record.data
         run_id = record.run_id
         started = data.get("started_at")
-        pipeline = PipelineMetrics(pipeline_name=data.get("pipeline", {}).get("name", "pipeline"),
+        pipeline = PipelineMetrics(pipeline_name=(data.get("pipeline") or {}).get("name") or "pipeline",
                                    start_time=datetime.fromtimestamp(started) if started else datetime.now(),
                                    total_duration=data.get("duration"),
-                                   dependencies=data.get("plan", {}).get("dependencies", {}))
+                                   dependencies=(data.get("plan") or {}).get("dependencies") or {})
         for name, step in record.steps.items():
-            if step.get("status") in (StepStatus.PENDING, None):
+            status = record.shown_step_status(name)
+            if status == StepStatus.PENDING:
                 continue
-            status = _REPORT_STATUS.get(step["status"], step["status"])
             pipeline.step_metrics[name] = StepMetrics.from_dict(name, step.get("metrics") or {}, status,
                                                                 step.get("started_at"), step.get("finished_at"))
         monitor._refresh(pipeline)
@@ -198,10 +196,10 @@ class PipelineMonitor:
     @staticmethod
     def _refresh(pipeline: PipelineMetrics) -> None:
         steps = list(pipeline.step_metrics.values())
-        finished = [s for s in steps if s.status != "running"]
-        ok = sum(1 for s in finished if s.status == "success")
+        finished = [s for s in steps if s.status != StepStatus.RUNNING]
+        ok = sum(1 for s in finished if s.status in StepStatus.DONE_OK)
         pipeline.success_rate = ok / len(finished) if finished else 0.0
-        pipeline.error_count = sum(1 for s in finished if s.status == "failed")
+        pipeline.error_count = sum(1 for s in finished if s.status == StepStatus.FAILED)
 
 
 def performance_insights(pipeline: PipelineMetrics) -> dict[str, Any]:

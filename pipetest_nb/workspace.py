@@ -32,9 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from .events import EdgeState, Event, EventKind, StepStatus
-from .exceptions import PipetestError, RecordWriteError, RunLockedError, RunNotFoundError
-
-RECORD_FORMAT = 1
+from .exceptions import PipetestError, RecordWriteError, RunLockedError, RunNotFoundError, RunRecordError
+from .record_schema import (
+    SCHEMA_VERSION,
+    RunStatus,
+    SchemaProblem,
+    check_record,
+    dumps,
+    prepare_for_writing,
+    read_record_file,
+    read_run_events,
+    writer_alive,
+)
 
 
 def new_run_id(pipeline: str) -> str:
@@ -60,7 +69,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, default=str))  # no indent: the C encoder, ten times faster
+            fh.write(dumps(data))  # strict JSON, NaN/±inf/NaT tagged; the C encoder whenever it can
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -80,14 +89,26 @@ def edge_key(source: str, target: str) -> str:
 
 
 class RunRecord:
-    """Everything known about one run, rebuilt from events. ``data`` is what run.json holds."""
+    """Everything known about one run, rebuilt from events. ``data`` is what run.json holds
+    (``record_schema.RunRecordData``); ``run_dir`` is where it was read from, if it was."""
 
-    def __init__(self, data: dict[str, Any]):
+    def __init__(self, data: dict[str, Any], run_dir: Path | None = None, problem: str | None = None):
         self.data = data
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.problem = problem  # why the folder could not be read (``unreadable``)
+        self._writer_gone: bool | None = None
 
     @classmethod
     def empty(cls) -> RunRecord:
-        return cls({"format": RECORD_FORMAT, "status": "created", "steps": {}, "edges": {}, "last_seq": -1})
+        return cls({"schema_version": SCHEMA_VERSION, "status": RunStatus.CREATED, "steps": {}, "edges": {},
+                    "last_seq": -1})
+
+    @classmethod
+    def unreadable(cls, run_dir: Path, why: str) -> RunRecord:
+        """A run folder that cannot be read, listed with the reason instead of being dropped."""
+        record = cls.empty()
+        record.data["run_id"] = Path(run_dir).name
+        return cls(record.data, run_dir, problem=why)
 
     # -- views -------------------------------------------------------------------------------------
 
@@ -109,6 +130,26 @@ class RunRecord:
 
     def step_status(self, step: str) -> str:
         return self.steps.get(step, {}).get("status", StepStatus.PENDING)
+
+    @property
+    def writer_gone(self) -> bool:
+        """The record says running but no process writes it any more (checked by lock and pid, read-only)."""
+        if self._writer_gone is None:
+            self._writer_gone = (self.status == RunStatus.RUNNING and self.run_dir is not None
+                                 and writer_alive(self.run_dir, self.data) is False)
+        return self._writer_gone
+
+    @property
+    def shown_status(self) -> str:
+        """The status to show: ``unreadable: why``, ``interrupted`` for a running run whose writer is gone."""
+        if self.problem is not None:
+            return f"unreadable: {self.problem}"
+        return RunStatus.INTERRUPTED if self.writer_gone else self.status
+
+    def shown_step_status(self, step: str) -> str:
+        """A step's status to show: a step left running by a writer that is gone shows as interrupted."""
+        status = self.step_status(step)
+        return StepStatus.INTERRUPTED if status == StepStatus.RUNNING and self.writer_gone else status
 
     # -- the fold ----------------------------------------------------------------------------------
 
@@ -158,42 +199,41 @@ class RunRecord:
     def summary(self) -> dict[str, Any]:
         """The short form shown by ``pipetest runs`` and the debugger's run list."""
         counts: dict[str, int] = {}
-        for step in self.steps.values():
-            counts[step.get("status", StepStatus.PENDING)] = counts.get(step.get("status", StepStatus.PENDING), 0) + 1
-        return {"run_id": self.run_id, "pipeline": self.data.get("pipeline", {}).get("name"),
-                "status": self.status, "started_at": self.data.get("started_at"),
+        for name in self.steps:
+            status = self.shown_step_status(name)
+            counts[status] = counts.get(status, 0) + 1
+        return {"run_id": self.run_id, "pipeline": (self.data.get("pipeline") or {}).get("name"),
+                "status": self.shown_status, "started_at": self.data.get("started_at"),
                 "duration": self.data.get("duration"), "counts": counts,
-                "root_failure": self.data.get("root_failure")}
+                "root_failure": self.data.get("root_failure"), "problem": self.problem}
 
 
 def read_events(path: Path) -> Iterator[Event]:
-    """Events from an events.jsonl; a torn last line (the writer was killed mid-write) is skipped."""
-    if not path.exists():
-        return
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break  # torn write: never flushed completely
-            try:
-                yield Event.from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError):
-                continue
+    """Events from an events.jsonl, checked (``record_schema``); a torn last line (the writer was killed
+    mid-write) is skipped; a file or line that is not what a run writes is a ``RunRecordError``."""
+    return read_run_events(Path(path))
 
 
 def load_record(run_dir: Path) -> RunRecord:
-    """The run record: the last snapshot plus every event written after it."""
+    """The run record: the last snapshot plus every event written after it. Reads only: nothing is written.
+
+    A snapshot that is absent or half-written is rebuilt from the events; a folder whose files are
+    symlinks, special files, too big, or of the wrong shape is a ``RunRecordError`` saying so.
+    """
     run_dir = Path(run_dir)
-    snapshot, events = run_dir / "run.json", run_dir / "events.jsonl"
-    if not snapshot.exists() and not events.exists():
+    if not (os.path.lexists(run_dir / "run.json") or os.path.lexists(run_dir / "events.jsonl")):
         raise RunNotFoundError(str(run_dir))
-    record = RunRecord.empty()
-    if snapshot.exists():
-        try:
-            record = RunRecord(json.loads(snapshot.read_text(encoding="utf-8")))
-        except (ValueError, OSError):
-            record = RunRecord.empty()  # unreadable snapshot: rebuild everything from the log
-    for event in read_events(events):
-        record.apply(event)
+    snapshot = read_record_file(run_dir)
+    record = RunRecord(snapshot if snapshot is not None else RunRecord.empty().data, run_dir)
+    try:
+        for event in read_events(run_dir / "events.jsonl"):
+            record.apply(event)
+        check_record(record.data)
+    except SchemaProblem as exc:
+        raise RunRecordError(str(run_dir), "events.jsonl", f"the record they make is wrong: {exc}") from None
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise RunRecordError(str(run_dir), "events.jsonl", f"cannot be folded into a record "
+                             f"({type(exc).__name__}: {exc})") from None
     return record
 
 
@@ -261,6 +301,7 @@ class RunWriter:
         self.snapshot_interval = snapshot_interval
         self._lock = threading.RLock()
         self._lock_file = _acquire_lock(folder.path, lock_wait)
+        prepare_for_writing(folder.path)
         self._events = open(folder.events_path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the run
         self._seq = record.data.get("last_seq", -1)
         self._last_snapshot = 0.0
@@ -388,15 +429,27 @@ class Workspace:
         return RunWriter(folder, RunRecord.empty())
 
     def runs(self) -> list[RunRecord]:
-        """Every readable run, newest first."""
+        """Every run, newest first; one that cannot be read is listed as ``RunRecord.unreadable`` (its
+        ``problem`` says why) after the others, so one damaged folder never hides or breaks the list."""
         if not self.runs_dir.is_dir():
             return []
         records = []
-        for path in self.runs_dir.iterdir():
-            if path.is_dir():
-                with contextlib.suppress(PipetestError, OSError):
-                    records.append(load_record(path))
-        return sorted(records, key=lambda r: (r.data.get("started_at") or 0, r.run_id), reverse=True)
+        for path in sorted(self.runs_dir.iterdir()):
+            if path.is_symlink():
+                records.append(RunRecord.unreadable(path, "the run folder is a symlink; it is not followed"))
+                continue
+            if not path.is_dir():
+                continue
+            try:
+                records.append(load_record(path))
+            except RunNotFoundError:
+                continue  # not a run folder (yet)
+            except RunRecordError as exc:
+                records.append(RunRecord.unreadable(path, f"{exc.file}: {exc.reason}"))
+            except (PipetestError, OSError) as exc:
+                records.append(RunRecord.unreadable(path, str(exc)))
+        return sorted(records, key=lambda r: (r.problem is None, r.data.get("started_at") or 0, r.run_id),
+                      reverse=True)
 
 
 def open_writer(run_dir: Path) -> RunWriter:

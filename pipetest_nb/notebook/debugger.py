@@ -471,12 +471,13 @@ class Debugger(widgets.VBox):
             Path(self.session_kwargs.get("workspace", DEFAULT_WORKSPACE)))
         current = str(self.session.run_dir) if self.session is not None else ""
         options = [(f"runs in {workspace.root.name}/ — pick one to open", "")]
-        for record in workspace.runs():
+        for record in workspace.runs():  # an unreadable run is listed as "unreadable: why"
             summary = record.summary()
             counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items())
             run_dir = str(workspace.runs_dir / summary["run_id"])
             mark = " (shown)" if run_dir == current else ""
-            options.append((f"{summary['run_id']} · {summary['status']} · {counts}{mark}", run_dir))
+            options.append((f"{summary['run_id']} · {summary['status']}" + (f" · {counts}" if counts else "") + mark,
+                            run_dir))
         with self._syncing_widgets():
             self.runs_dropdown.options = options
             self.runs_dropdown.value = current if current in {v for _, v in options} else ""

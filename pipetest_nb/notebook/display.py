@@ -215,10 +215,14 @@ def _value_html(value: Any, depth: int = 0) -> str:
                 columns += [k for k in r if k not in columns]
             rows = [[_value_html(r.get(c), depth + 1) for c in columns] for r in records]
             return _table([html.escape(str(c)) for c in columns], rows) + _more(len(items))
-        return ", ".join(_value_html(v, depth + 1) for v in items[:MAX_ITEMS]) + _more(len(items))
+        return ", ".join(_NONE_IN_LIST if v is None else _value_html(v, depth + 1)
+                         for v in items[:MAX_ITEMS]) + _more(len(items))
     if _is_record(value):
         return _value_html(_to_data(value), depth)
     return html.escape(_short(str(value)))
+
+
+_NONE_IN_LIST = f'<span style="color:{_MUTED}">None</span>'  # beside nan, inf and NaT: a value, not a blank
 
 
 def _is_record(value: Any) -> bool:

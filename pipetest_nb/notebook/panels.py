@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import EdgeState, StepStatus
 from ..masking import mask_args, mask_env
+from ..record_schema import display_value, read_small_file, read_tail_inside
 from .graph import EDGE_COLORS, STATUS_COLORS, _fmt_bytes, _fmt_duration
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def _value(value: Any) -> str:
     if value is None:
         return f'<span style="color:{MUTED}">—</span>'
     if isinstance(value, (dict, list)):
-        return f"<code>{esc(_short(json.dumps(value, default=str)))}</code>"
+        return f"<code>{esc(_short(display_value(value)))}</code>"
     return esc(_short(str(value)))
 
 
@@ -160,9 +161,10 @@ def _suite_expectations(suite_file: str | None) -> list[dict[str, Any]]:
     """The expectations of a suite file, so passing ones are listed too; [] when it cannot be read."""
     if not suite_file:
         return []
+    raw = read_small_file(Path(suite_file))  # a regular file of bounded size: never a FIFO or a device
     try:
-        suite = json.loads(Path(suite_file).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        suite = json.loads(raw.decode("utf-8")) if raw is not None else None
+    except (ValueError, RecursionError):
         return []
     items = suite.get("expectations") if isinstance(suite, dict) else None
     return [e for e in items if isinstance(e, dict)] if isinstance(items, list) else []
@@ -178,7 +180,7 @@ def _take_failure(failures: list[dict[str, Any]], spec: dict[str, Any]) -> dict[
 
 
 def _expectation_row(kind: str, kwargs: dict[str, Any], failure: dict[str, Any] | None) -> list[str]:
-    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "column")
+    args = ", ".join(f"{k}={display_value(v)}" for k, v in kwargs.items() if k != "column")
     if failure is None:
         return ['<span style="color:#009E73">✔ passed</span>', esc(kind), esc(kwargs.get("column") or ""),
                 esc(_short(args, 300)), "", ""]
@@ -186,9 +188,9 @@ def _expectation_row(kind: str, kwargs: dict[str, Any], failure: dict[str, Any] 
     unexpected = "" if count is None else f"{count:,}" + (f" ({pct:.2f}%)" if pct is not None else "")
     if failure.get("exception"):
         unexpected = f"could not run: {failure['exception']}"
-    elif count is None and failure.get("observed_value") is not None:
-        unexpected = f"observed {failure['observed_value']!r}"
-    values = ", ".join(repr(v) for v in (failure.get("unexpected_values") or [])[:20])
+    elif count is None and "observed_value" in failure:
+        unexpected = f"observed {display_value(failure['observed_value'])}"
+    values = ", ".join(display_value(v) for v in (failure.get("unexpected_values") or [])[:20])
     table_name = f" [{failure['table']}]" if failure.get("table") else ""
     return ['<span style="color:#D55E00;font-weight:bold">✘ failed</span>', esc(kind + table_name),
             esc(failure.get("column") or kwargs.get("column") or ""), esc(_short(args, 300)),
@@ -221,15 +223,8 @@ def validation_step_html(step: str, entry: dict[str, Any], edges: dict[str, dict
 
 def read_log(path: Path) -> str:
     """The tail of a log file (LOG_CHARS characters), decoded leniently; '' when there is none."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - LOG_CHARS * 2))
-            text = fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return tail(text, size)
+    data, size = read_tail_inside(Path(path).parent, Path(path).name, LOG_CHARS * 2)  # never a FIFO or a symlink
+    return tail(data.decode("utf-8", errors="replace"), size)
 
 
 def tail(text: str, total: int | None = None) -> str:
