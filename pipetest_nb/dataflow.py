@@ -3,6 +3,11 @@
 An output is a folder. ``inspect_output`` lists its files (recursively) with format and size, and for
 data files their columns, column types and row count: parquet from the file metadata only, csv / tsv /
 csv.gz from a bounded pyarrow sample (rows by counting lines), json / json lines from a bounded sample.
+Nothing here follows a link out of the output or opens a special file: a symlink is listed as a
+link (and read only when it points to a regular file inside the same output), a FIFO, device or
+socket is listed with an error, and inspecting one output has a time limit (``INSPECT_TIME_LIMIT``).
+File names that are not valid UTF-8 are kept as the OS gives them for reading, and shown with
+``\\xNN`` escapes in ``to_dict()`` and messages.
 A split layout (``train/``, ``val/``, ``test/``) becomes named tables. ``frame`` reads a table, or every
 table matching a glob, into pandas through pyarrow.
 
@@ -37,11 +42,15 @@ import fnmatch
 import gzip
 import io
 import json
+import os
 import re
+import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from .cache import display_path, open_regular, special_kind
 from .events import EdgeState
 from .exceptions import TableNotFoundError
 
@@ -57,6 +66,8 @@ SAMPLE_BYTES = 1 << 20  # csv/json types come from the first MiB
 COUNT_ROWS_MAX_BYTES = 1 << 30  # csv line counting stops being worth it beyond this
 JSON_ARRAY_MAX_BYTES = 64 << 20  # a .json array file is parsed whole only below this size
 MAX_LISTED = 8  # files / columns named in one message
+#: Seconds one output's inspection may take; files left when it runs out are reported as not inspected.
+INSPECT_TIME_LIMIT = 120.0
 
 _SUFFIX_FORMATS = (
     (".csv.gz", "csv.gz"), (".tsv.gz", "tsv.gz"), (".parquet", "parquet"), (".pq", "parquet"),
@@ -201,6 +212,8 @@ class FileInfo:
     rows: int | None = None
     error: str | None = None
     json_lines: bool = False
+    link: str | None = None  # a symbolic link: its target, as written in the link
+    special: str | None = None  # FIFO, device or socket: never opened
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": self.format, "size": self.size}
@@ -209,6 +222,10 @@ class FileInfo:
             out["rows"] = self.rows
         if self.error:
             out["error"] = self.error
+        if self.link is not None:
+            out["link"] = display_path(self.link)
+        if self.special:
+            out["special"] = self.special
         return out
 
 
@@ -269,49 +286,123 @@ class OutputInfo:
             picked = {pattern: [pattern]}
         return picked
 
+    @property
+    def links(self) -> dict[str, FileInfo]:
+        """The symbolic links of the output, by relative path."""
+        return {p: f for p, f in self.files.items() if f.link is not None}
+
+    @property
+    def special_files(self) -> dict[str, FileInfo]:
+        """FIFOs, devices and sockets (themselves or as link targets): outputs must not hold them."""
+        return {p: f for p, f in self.files.items() if f.special}
+
     def to_dict(self) -> dict[str, Any]:
-        """Shaped like the original plan's ``producer_output``: ``{"files": {relpath: {...}}}`` plus tables."""
-        return {"files": {p: f.to_dict() for p, f in self.files.items()}, "exists": self.exists,
-                "tables": {k: list(v) for k, v in self.tables.items()},
+        """Shaped like the original plan's ``producer_output``: ``{"files": {relpath: {...}}}`` plus tables.
+
+        Names are printable (undecodable bytes as ``\\xNN``), so the dict can go to JSON and HTML."""
+        return {"files": {display_path(p): f.to_dict() for p, f in self.files.items()}, "exists": self.exists,
+                "tables": {display_path(k): [display_path(p) for p in v] for k, v in self.tables.items()},
                 "layout": self.layout, "total_size": self.total_size, "total_rows": self.total_rows}
 
     def __str__(self) -> str:
         lines = [f"{self.folder}: {len(self.files)} files, {self.total_size:,} bytes, layout {self.layout}"]
         for name in self.tables:
             rows = self.table_rows(name)
-            lines.append(f"  table {name}: {len(self.tables[name])} file(s), "
+            lines.append(f"  table {display_path(name)}: {len(self.tables[name])} file(s), "
                          f"{'?' if rows is None else f'{rows:,}'} rows, columns: "
                          + ", ".join(self.table_columns(name)[:MAX_LISTED * 2]))
         return "\n".join(lines)
 
 
-def inspect_output(folder: str | Path, spec: OutputSpec | None = None) -> OutputInfo:
+class InspectionTimeout(Exception):  # noqa: N818 - the limit ran out; a finding, not a failure of ours
+    """Inspecting an output took longer than ``INSPECT_TIME_LIMIT``."""
+
+
+def inspect_output(folder: str | Path, spec: OutputSpec | None = None, *,
+                   time_limit: float | None = None) -> OutputInfo:
     """List an output's files with format, size, schema and rows, reading data files as little as possible.
 
     ``spec`` (the producer's ``OutputSpec``) marks files matching its ``non_tabular`` globs as plain
     files, makes everything plain for ``format: binary``, and limits tables to its ``tables`` glob.
-    A path to a single file is inspected as an output holding that file.
+    A path to a single file is inspected as an output holding that file. Links and special files
+    are listed, not read (see the module docstring); ``time_limit`` defaults to ``INSPECT_TIME_LIMIT``.
     """
     folder = Path(folder)
-    if folder.is_file():
-        paths = [(folder.name, folder)]
-    elif folder.is_dir():
-        paths = sorted((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*") if p.is_file())
-    else:
+    limit = INSPECT_TIME_LIMIT if time_limit is None else time_limit
+    deadline = time.monotonic() + limit
+    try:
+        st = folder.stat()
+    except OSError:
         return OutputInfo(folder, {}, {}, exists=False)
+    is_dir = stat.S_ISDIR(st.st_mode)
+    entries = _entries(folder) if is_dir else [(folder.name, os.path.realpath(folder), False)]
     non_tabular = tuple(spec.non_tabular) if spec else ()
     all_plain = bool(spec and spec.format == "binary")
     files: dict[str, FileInfo] = {}
-    for rel, path in paths:
+    real_folder = os.path.realpath(folder)
+    for rel, path, is_link in entries:
         fmt = detect_format(rel)
-        info = FileInfo(rel, fmt, path.stat().st_size)
+        info = files[rel] = FileInfo(rel, fmt, 0)
+        read_from = path
+        if is_link:
+            info.link, read_from = os.readlink(path), os.path.realpath(path)
+        try:
+            mode_st = os.stat(read_from) if is_link else os.lstat(path)
+        except OSError:
+            info.format = "link" if is_link else fmt
+            continue  # a dangling link, or a file gone meanwhile: listed, nothing to read
+        kind = special_kind(mode_st.st_mode)
+        if kind:
+            info.format, info.special = "special", kind
+            info.error = (f"a {kind}" + (f" (through the link to {display_path(info.link)})" if is_link else "")
+                          + ": an output must hold regular files (a reader of a FIFO or device can block for ever)")
+            continue
+        if not stat.S_ISREG(mode_st.st_mode) or (is_link and not _inside(read_from, real_folder)):
+            info.format = "link" if is_link else fmt
+            continue  # a link to a folder, or out of the output: recorded as a link, never followed
+        info.size = mode_st.st_size
         plain = all_plain or any(match_glob(rel, g) for g in non_tabular)
         if not plain and (fmt in _DELIMITED or fmt in ("parquet", "jsonl", "json")):
-            _inspect_data_file(path, info)
-        files[rel] = info
+            if time.monotonic() > deadline:
+                info.tabular, info.error = True, _timeout_text(limit)
+                continue
+            _inspect_data_file(Path(read_from), info, deadline, limit)
     tables = _named_tables([p for p, f in files.items() if f.tabular and not f.error
                             and (not spec or not spec.tables or match_glob(p, spec.tables))])
     return OutputInfo(folder, files, tables)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _timeout_text(limit: float) -> str:
+    return (f"not inspected: inspecting the output took longer than {limit:g} s "
+            "(pipetest_nb.dataflow.INSPECT_TIME_LIMIT)")
+
+
+def _entries(folder: Path) -> list[tuple[str, str, bool]]:
+    """(relative posix name, path, is a link) of every non-folder entry, without following folder links."""
+    found: list[tuple[str, str, bool]] = []
+    pending = [("", str(folder))]
+    while pending:
+        prefix, current = pending.pop()
+        with os.scandir(current) as it:
+            for entry in it:
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((rel + "/", entry.path))
+                else:
+                    found.append((rel, entry.path, entry.is_symlink()))
+    return sorted(found)
+
+
+def _open_data(path: Path, fmt: str) -> Any:
+    """A data file opened for pyarrow: no link followed at the end, never blocking, any file name bytes."""
+    import pyarrow as pa
+
+    fh = open_regular(path)
+    return pa.input_stream(fh, compression="gzip") if fmt.endswith(".gz") else fh
 
 
 def _named_tables(paths: list[str]) -> dict[str, list[str]]:
@@ -332,20 +423,24 @@ def _named_tables(paths: list[str]) -> dict[str, list[str]]:
     return tables
 
 
-def _inspect_data_file(path: Path, info: FileInfo) -> None:
+def _inspect_data_file(path: Path, info: FileInfo, deadline: float | None = None, limit: float = 0.0) -> None:
     try:
         if info.format == "parquet":
             import pyarrow.parquet as pq
 
-            pf = pq.ParquetFile(path)
-            _set_schema(info, pf.schema_arrow)
-            info.rows = pf.metadata.num_rows
+            with open_regular(path) as fh:
+                pf = pq.ParquetFile(fh)
+                _set_schema(info, pf.schema_arrow)
+                info.rows = pf.metadata.num_rows
         elif info.format in _DELIMITED:
-            _inspect_delimited(path, info)
+            _inspect_delimited(path, info, deadline)
         else:
-            _inspect_json(path, info)
+            _inspect_json(path, info, deadline)
+    except InspectionTimeout:
+        info.tabular, info.error = True, _timeout_text(limit)
     except Exception as exc:  # a corrupt file is a finding, not a crash
-        info.tabular, info.error = info.format != "json", f"cannot read {info.format}: {_first_line(exc)}"
+        info.tabular = info.format != "json"
+        info.error = f"cannot read {info.format}: {display_path(_first_line(exc))}"
 
 
 def _set_schema(info: FileInfo, schema: pa.Schema) -> None:
@@ -366,40 +461,44 @@ def _csv_options(fmt: str, block_size: int = SAMPLE_BYTES) -> dict[str, Any]:
             "parse_options": pcsv.ParseOptions(delimiter=_DELIMITED[fmt])}
 
 
-def _inspect_delimited(path: Path, info: FileInfo) -> None:
+def _inspect_delimited(path: Path, info: FileInfo, deadline: float | None = None) -> None:
     import pyarrow.csv as pcsv
 
     if info.size == 0:
         info.tabular, info.columns, info.rows, info.error = True, [], 0, "empty file"
         return
-    reader = pcsv.open_csv(path, **_csv_options(info.format))
-    _set_schema(info, reader.schema)
-    reader.close()
+    with _open_data(path, info.format) as source:
+        reader = pcsv.open_csv(source, **_csv_options(info.format))
+        _set_schema(info, reader.schema)
+        reader.close()
     if info.size <= COUNT_ROWS_MAX_BYTES:
-        info.rows = _count_lines(path, info.format.endswith(".gz")) - 1
+        info.rows = _count_lines(path, info.format.endswith(".gz"), deadline) - 1
 
 
-def _count_lines(path: Path, gz: bool) -> int:
+def _count_lines(path: Path, gz: bool, deadline: float | None = None) -> int:
     """Lines in a text file (a last line without a newline counts); quoted newlines count too."""
     count, last = 0, b"\n"
-    with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+    with open_regular(path) as raw, (gzip.open(raw, "rb") if gz else raw) as fh:
         while chunk := fh.read(1 << 22):
             count += chunk.count(b"\n")
             last = chunk[-1:]
+            if deadline is not None and time.monotonic() > deadline:
+                raise InspectionTimeout
     return count + (last != b"\n")
 
 
-def _inspect_json(path: Path, info: FileInfo) -> None:
+def _inspect_json(path: Path, info: FileInfo, deadline: float | None = None) -> None:
     import pyarrow as pa
 
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         head = fh.read(SAMPLE_BYTES)
     text = head.lstrip()
     if info.format == "json" and text.startswith(b"["):
         if info.size > JSON_ARRAY_MAX_BYTES:
             info.tabular, info.error = True, f"json array over {JSON_ARRAY_MAX_BYTES >> 20} MiB: not sampled"
             return
-        records = json.loads(path.read_bytes())
+        with open_regular(path) as fh:
+            records = json.loads(fh.read())
         if isinstance(records, list) and all(isinstance(r, dict) for r in records[:1000]):
             _set_schema(info, pa.Table.from_pylist(records[:1000]).schema)
             info.rows = len(records)
@@ -419,8 +518,13 @@ def _inspect_json(path: Path, info: FileInfo) -> None:
     _set_schema(info, pj.read_json(io.BytesIO(sample)).schema)
     info.json_lines = True
     if info.size <= COUNT_ROWS_MAX_BYTES:
-        with open(path, "rb") as fh:
-            info.rows = sum(1 for line in fh if line.strip())
+        rows = 0
+        with open_regular(path) as fh:
+            for number, line in enumerate(fh):
+                rows += bool(line.strip())
+                if number % 65536 == 0 and deadline is not None and time.monotonic() > deadline:
+                    raise InspectionTimeout
+        info.rows = rows
 
 
 # --------------------------------------------------------------------------------------------------
@@ -467,6 +571,8 @@ def read_files(info: OutputInfo, paths: list[str], columns: list[str] | None = N
                 raise TableNotFoundError(", ".join(missing), f"{info.folder}/{rel}", list(file.columns or []),
                                          kind="column")
         path = info.folder / rel if info.folder.is_dir() else info.folder
+        if file.link is not None or not info.folder.is_dir():
+            path = Path(os.path.realpath(path))  # inspection read it only when it stays inside the output
         part = _read_file(path, file, columns, remaining)
         parts.append(part)
         if remaining is not None:
@@ -483,27 +589,29 @@ def _read_file(path: Path, file: FileInfo, columns: list[str] | None, nrows: int
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        if nrows is None:
-            return pq.read_table(path, columns=columns)
-        pf = pq.ParquetFile(path)
-        batches, got = [], 0
-        for batch in pf.iter_batches(batch_size=min(max(nrows, 1), 65536), columns=columns):
-            batches.append(batch)
-            got += batch.num_rows
-            if got >= nrows:
-                break
-        if not batches:
-            return pq.read_table(path, columns=columns).slice(0, 0)
-        return pa.Table.from_batches(batches).slice(0, nrows)
+        with open_regular(path) as fh:
+            if nrows is None:
+                return pq.read_table(fh, columns=columns)
+            pf = pq.ParquetFile(fh)
+            batches, got = [], 0
+            for batch in pf.iter_batches(batch_size=min(max(nrows, 1), 65536), columns=columns):
+                batches.append(batch)
+                got += batch.num_rows
+                if got >= nrows:
+                    break
+            if not batches:
+                return pf.schema_arrow.empty_table().select(columns) if columns else pf.schema_arrow.empty_table()
+            return pa.Table.from_batches(batches).slice(0, nrows)
     if fmt in _DELIMITED:
         return _read_delimited(path, fmt, columns, nrows)
     if file.json_lines:
         import pyarrow.json as pj
 
         if nrows is None:
-            table = pj.read_json(path)
+            with open_regular(path) as fh:
+                table = pj.read_json(fh)
         else:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 lines = []
                 for line in fh:
                     if line.strip():
@@ -512,7 +620,8 @@ def _read_file(path: Path, file: FileInfo, columns: list[str] | None, nrows: int
                         break
             table = pj.read_json(io.BytesIO(b"".join(lines)))
         return table.select(columns) if columns else table
-    records = json.loads(path.read_bytes())
+    with open_regular(path) as fh:
+        records = json.loads(fh.read())
     table = pa.Table.from_pylist(records[:nrows] if nrows is not None else records)
     return table.select(columns) if columns else table
 
@@ -524,17 +633,20 @@ def _read_delimited(path: Path, fmt: str, columns: list[str] | None, nrows: int 
     convert = pcsv.ConvertOptions(include_columns=columns) if columns else None
     if nrows is not None:
         try:
-            reader = pcsv.open_csv(path, convert_options=convert, **_csv_options(fmt))
-            batches, got = [], 0
-            for batch in reader:
-                batches.append(batch)
-                got += batch.num_rows
-                if got >= nrows:
-                    break
-            return pa.Table.from_batches(batches, schema=reader.schema).slice(0, nrows)
+            with _open_data(path, fmt) as source:
+                reader = pcsv.open_csv(source, convert_options=convert, **_csv_options(fmt))
+                batches, got = [], 0
+                for batch in reader:
+                    batches.append(batch)
+                    got += batch.num_rows
+                    if got >= nrows:
+                        break
+                return pa.Table.from_batches(batches, schema=reader.schema).slice(0, nrows)
         except pa.ArrowInvalid:  # types guessed from the first block did not hold: read it all
             pass
-    table = pcsv.read_csv(path, convert_options=convert, parse_options=pcsv.ParseOptions(delimiter=_DELIMITED[fmt]))
+    with _open_data(path, fmt) as source:
+        table = pcsv.read_csv(source, convert_options=convert,
+                              parse_options=pcsv.ParseOptions(delimiter=_DELIMITED[fmt]))
     return table if nrows is None else table.slice(0, nrows)
 
 

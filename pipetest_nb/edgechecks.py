@@ -5,6 +5,11 @@ metadata) and checked against what the producer declared, against every consumer
 format, schema or required files, and against the Great Expectations suites of its edges; each
 checked edge is announced as an ``edge_checked`` event. Before a step starts, incoming edges whose
 data was not checked in this run (outputs reused from another run) are checked too.
+
+Whether checks are on or off, an output holding a special file (FIFO, device, socket, or a link to
+one) fails its step with ``data_compatibility_error`` naming the file: no consumer, cache or report
+could read it without blocking. A link that leads out of the output is kept as a link, never read,
+and said in the step's warnings.
 """
 
 from __future__ import annotations
@@ -56,6 +61,10 @@ class EdgeChecks:
             rows_out = rows_out + info.total_rows if rows_out is not None and info.total_rows is not None else None
             if info.total_size == 0 and not info.files:
                 data.setdefault("warnings", []).append(f"the step wrote nothing to output '{name}'")
+            special, outside = _unsafe_entries(step, name, info)
+            failures += [("data_compatibility_error", message) for message in special]
+            if outside:
+                data.setdefault("warnings", []).extend(outside)
             if not self.enabled:
                 continue
             if spec is not None and (spec.schema is not None or (spec.format and spec.format != "binary")):
@@ -135,6 +144,18 @@ class EdgeChecks:
                 return None
             total += info.total_rows
         return total
+
+
+def _unsafe_entries(step: str, output: str, info: OutputInfo) -> tuple[list[str], list[str]]:
+    """Messages for the special files of an output (failures) and its links not followed (warnings)."""
+    from .cache import display_path
+
+    special = [f"output '{output}' of step '{step}' holds {display_path(rel)}, {f.error}; write a regular "
+               "file instead (or write the data it would carry)" for rel, f in info.special_files.items()]
+    outside = [f"output '{output}': {display_path(rel)} is a symbolic link to {display_path(f.link or '')}, "
+               "which does not lead to a file inside the output; it is recorded and cached as a link, never "
+               "read or copied through" for rel, f in info.links.items() if f.format == "link" and not f.special]
+    return special, outside
 
 
 def report_from_dict(data: dict | None) -> DataCompatibilityReport | None:

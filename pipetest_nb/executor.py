@@ -19,14 +19,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .cache import StepCache, cache_key
+from .cache import CacheUnavailable, StepCache, cache_key
 from .dag import InputSpec, PipelineDAG, StepConfig
 from .edgechecks import EdgeChecks, report_from_dict
 from .errors import PipelineErrorHandler, RecoveryStrategy
 from .events import EventBus, EventKind, StepStatus
 from .exceptions import ContractError, PipetestError, UnknownStepError
 from .launch.base import Launcher, StepJob, StepOutcome
-from .masking import mask_args, mask_env, mask_error, masked_spec, step_secrets, unmask
+from .masking import mask_env, mask_error, masked_spec, unmask
 from .monitor import StepMetrics
 from .resolver import PipelineDAGResolver, PipelineExecutionPlan
 from .results import PipelineExecutionResult, StepResult
@@ -243,7 +243,7 @@ class PipelineRun:
             input_paths={k: str(v) for k, v in inputs.items() if v is not None},
             output_paths=outputs, environ_vars=dict(config.env), job_args=dict(config.args) or None,
             step_dir=str(step_dir), workdir=str(self.dag.base_dir), timeout=config.timeout, memory=config.memory,
-            preload=tuple(self.dag.preload), secrets=step_secrets(config.env, config.args))
+            preload=tuple(self.dag.preload))
         return job, problems
 
     # -- running a step ----------------------------------------------------------------------------
@@ -263,13 +263,13 @@ class PipelineRun:
             job, problems = self._prepare(step, config)
             self._emit(EventKind.STEP_STARTED, step, script=job.script, mode=job.mode,
                        isolation=isolation,
-                       inputs=job.input_paths, outputs=job.output_paths,
-                       env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets))
+                       inputs=job.input_paths, outputs=job.output_paths, env=mask_env(job.environ_vars),
+                       args=job.job_args)
             input_failure = None if problems else self.checks.before_step(step, config)
             before = _snapshot(job.input_paths)
             outcome, key, cached = self._execute(step, job, problems, input_failure, isolation)
             finished = self._finish_step(step, job, outcome, key, cached)
-            finished = mask_error(finished, job.secrets)
+            finished = mask_error(finished, job.environ_vars)
             changed = _changed_inputs(before, _snapshot(job.input_paths))
             if changed:
                 finished["warnings"] = [*finished.get("warnings", []), *changed]
@@ -293,15 +293,16 @@ class PipelineRun:
                 continue
             if strategy is RecoveryStrategy.USE_CACHED_OUTPUT:
                 entry = self.cache.latest_for(self.dag.name, step)
-                if entry is not None:
-                    self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
+                problem = (self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
+                           if entry is not None else "no cached outputs to fall back on")
+                if problem is None:
                     finished.update(status=StepStatus.CACHED, cached_from=entry["run_id"],
                                     warnings=[*finished.get("warnings", []),
                                               f"step failed ({finished.get('error_type')}); using the cached outputs "
                                               f"of run {entry['run_id']}"])
                     self._emit(EventKind.STEP_FINISHED, step, **finished)
                     return self.step_result(step)
-                finished["warnings"] = [*finished.get("warnings", []), "no cached outputs to fall back on"]
+                finished["warnings"] = [*finished.get("warnings", []), problem]
                 strategy = RecoveryStrategy.FAIL_PIPELINE
             if strategy is RecoveryStrategy.SKIP_STEP:
                 finished["status"] = StepStatus.SKIPPED
@@ -325,15 +326,24 @@ class PipelineRun:
             return (StepOutcome(status=StepStatus.FAILED, error_type="data_compatibility_error",
                                 error_message=input_failure, started_at=now, finished_at=now), None, None)
         key = None
+        notes: list[str] = []  # why the cache was not used, and writes outside the outputs: step warnings
         if self.use_cache or _falls_back_on_cache(self.plan.step_configs[step]):
-            key = cache_key(Path(job.script),
-                            {"step": step, "mode": job.mode, "env": job.environ_vars, "args": job.job_args},
-                            {k: Path(v) for k, v in job.input_paths.items()})
-            entry = self.cache.get(key) if self.use_cache else None
+            try:
+                key = cache_key(Path(job.script),
+                                {"step": step, "mode": job.mode, "env": job.environ_vars, "args": job.job_args},
+                                {k: Path(v) for k, v in job.input_paths.items()}, boundary=self.run_dir)
+            except (CacheUnavailable, OSError) as exc:
+                notes.append(f"not cached: {exc}")
+            entry = self.cache.get(key) if self.use_cache and key else None
             if entry is not None:
-                self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
-                now = time.time()
-                return StepOutcome(status=StepStatus.SUCCEEDED, started_at=now, finished_at=now), key, entry
+                problem = self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
+                if problem is None:
+                    now = time.time()
+                    return StepOutcome(status=StepStatus.SUCCEEDED, started_at=now, finished_at=now), key, entry
+                notes.append(f"{problem}; the entry was dropped and the step ran")
+        from .outside_writes import OutsideWrites
+
+        watch = OutsideWrites.for_step(self, step, job)
         launcher = self._launcher(isolation)
         self._running[step] = launcher
         try:
@@ -346,6 +356,7 @@ class PipelineRun:
                                       on_output=lambda stream, text: self._on_output(step, stream, text))
         finally:
             self._running.pop(step, None)
+        outcome.extra["warnings"] = [*notes, *filter(None, [watch.changes()])]
         return outcome, key, None
 
     def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
@@ -378,6 +389,8 @@ class PipelineRun:
                                 "error_type": outcome.error_type, "error_message": outcome.error_message,
                                 "exception_type": outcome.exception_type, "traceback": outcome.traceback,
                                 "returncode": outcome.returncode, "signal": outcome.signal}
+        if outcome.extra.get("warnings"):
+            data["warnings"] = list(outcome.extra["warnings"])
         if status == StepStatus.SUCCEEDED:
             failure = self.checks.after_step(step, self.plan.step_configs[step], job, data)
             if failure is not None:
@@ -385,9 +398,12 @@ class PipelineRun:
             elif cached is not None:
                 data.update(status=StepStatus.CACHED, cached_from=cached.get("run_id"), cache_key=key)
             elif key is not None:
-                self.cache.put(key, self.dag.name, step, self.run_id,
-                               {n: Path(p) for n, p in job.output_paths.items()})
-                data["cache_key"] = key
+                why = self.cache.put(key, self.dag.name, step, self.run_id,
+                                     {n: Path(p) for n, p in job.output_paths.items()})
+                if why:
+                    data.setdefault("warnings", []).append(why)
+                else:
+                    data["cache_key"] = key
         return {k: v for k, v in data.items() if v is not None}
 
     def _block_downstream(self, step: str) -> None:
@@ -590,41 +606,60 @@ _HASH_SMALL_INPUTS = 64 * 1024
 
 
 def _snapshot(paths: dict[str, str]) -> dict[str, dict[str, tuple]]:
-    """Size, mtime (and a hash for small files) of every file of every input."""
+    """Size, mtime (and a hash for small files, a target for links) of every file of every input.
+
+    Nothing is followed or opened but regular files: a link is noted by its target, a FIFO by its kind.
+    """
     import hashlib
+
+    from .cache import CacheUnavailable, open_regular, special_kind
 
     snapshot: dict[str, dict[str, tuple]] = {}
     for name, path in paths.items():
         files: dict[str, tuple] = {}
         root = Path(path)
-        candidates = [root] if root.is_file() else (p for p in root.rglob("*") if p.is_file())
-        for file in candidates:
-            with contextlib.suppress(OSError):
-                stat = file.stat()
-                digest = (hashlib.sha256(file.read_bytes()).hexdigest()
-                          if stat.st_size <= _HASH_SMALL_INPUTS else None)
-                files[str(file.relative_to(root)) if file != root else file.name] = (
-                    stat.st_size, stat.st_mtime_ns, digest)
-        snapshot[name] = files if root.exists() else {"<missing>": ()}
+        if root.is_dir():
+            candidates = [(os.path.relpath(os.path.join(d, f), root), os.path.join(d, f))
+                          for d, _dirs, names in os.walk(root) for f in names]
+        else:
+            candidates = [(root.name, str(root))]
+        for rel, file in candidates:
+            with contextlib.suppress(OSError, CacheUnavailable):
+                st = os.lstat(file) if root.is_dir() else os.stat(file)
+                if os.path.islink(file) and root.is_dir():
+                    files[rel] = ("link", os.readlink(file))
+                elif special_kind(st.st_mode):
+                    files[rel] = (special_kind(st.st_mode),)
+                else:
+                    digest = None
+                    if st.st_size <= _HASH_SMALL_INPUTS:
+                        with open_regular(file) as fh:
+                            digest = hashlib.sha256(fh.read()).hexdigest()
+                    files[rel] = (st.st_size, st.st_mtime_ns, digest)
+        snapshot[name] = {**files, "": (str(root),)} if root.exists() else {"<missing>": ()}
     return snapshot
 
 
 def _changed_inputs(before: dict[str, dict[str, tuple]], after: dict[str, dict[str, tuple]]) -> list[str]:
     """Warnings for inputs a step modified, deleted or added files to (it should only write its outputs)."""
+    from .cache import display_path
+
     warnings = []
     for name, files in before.items():
         now = after.get(name, {})
+        where = f" (input folder: {display_path(files[''][0])})" if "" in files else ""
         if "<missing>" in now and "<missing>" not in files:
             warnings.append(f"the step deleted its input '{name}'")
             continue
-        changed = sorted(f for f in files if f in now and now[f] != files[f])
-        removed = sorted(f for f in files if f not in now)
-        added = sorted(f for f in now if f not in files)
+        changed = sorted(f for f in files if f and f in now and now[f] != files[f])
+        removed = sorted(f for f in files if f and f not in now)
+        added = sorted(f for f in now if f and f not in files)
         for verb, names in (("modified", changed), ("deleted", removed), ("added", added)):
             if names:
-                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-                warnings.append(f"the step {verb} files in its input '{name}' ({shown}); steps should write "
-                                "only to their own outputs")
+                shown = ", ".join(map(display_path, names[:5])) + (
+                    f" and {len(names) - 5} more" if len(names) > 5 else "")
+                warnings.append(f"the step {verb} files in its input '{name}' ({shown}); steps should "
+                                f"write only to their own outputs{where}")
     return warnings
 
 
@@ -651,13 +686,19 @@ def _falls_back_on_cache(config: StepConfig) -> bool:
 
 
 def _tree_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
+    """Bytes of the regular files of a file or folder (links not followed)."""
+    import stat
+
     total = 0
+    if not path.is_dir():
+        with contextlib.suppress(OSError):
+            total = path.stat().st_size if path.is_file() else 0
+        return total
     for root, _dirs, files in os.walk(path):
         for name in files:
             with contextlib.suppress(OSError):
-                total += os.path.getsize(os.path.join(root, name))
+                st = os.lstat(os.path.join(root, name))
+                total += st.st_size if stat.S_ISREG(st.st_mode) else 0
     return total
 
 
@@ -718,13 +759,13 @@ def reuse_upstream(run: PipelineRun, steps: list[str]) -> None:
         if source is None:
             raise PipetestError(f"step '{step}' is needed by the steps to run, but no run in {run.workspace.root} "
                                 f"has its outputs; run it first (e.g. without --from)")
-        from .cache import link_tree
+        from .cache import copy_tree
 
         record, entry = source
         outputs = {}
         for name, path in (entry.get("outputs") or {}).items():
             target = run.writer.folder.output_dir(step, name)
-            link_tree(Path(path), target)
+            copy_tree(Path(path), target)  # a copy: a step editing it must not change the older run
             outputs[name] = str(target)
         run._emit(EventKind.STEP_FINISHED, step, status=StepStatus.CACHED, cached_from=record.run_id,
                   outputs=outputs, metrics=entry.get("metrics") or {},

@@ -326,3 +326,55 @@ def test_original_plan_dict_shapes_and_report_round_trip(tmp_path):
     both = DataCompatibilityReport.combine([report, DataCompatibilityReport(True, [], ["w"], {}, edge="x")])
     assert not both.compatible and both.warnings[-1] == "w" and len(both.issues) == len(report.issues)
     assert DataCompatibilityReport.combine([]).compatible
+
+
+def test_links_and_special_files_are_listed_never_followed_out_or_opened(tmp_path):
+    import os
+
+    out = tmp_path / "out"
+    out.mkdir()
+    _table().to_csv(out / "v3.csv", index=False)
+    os.symlink("v3.csv", out / "latest.csv")  # inside the output: read through
+    outside = tmp_path / "outside.csv"
+    outside.write_text("secret,x\n1,2\n")
+    os.symlink(outside, out / "far.csv")  # out of the output: listed, not read
+    os.symlink(tmp_path / "gone", out / "dangling.csv")
+    os.mkfifo(out / "pipe.csv")  # opening it for reading would wait for a writer for ever
+    os.symlink("/dev/zero", out / "zero.csv")
+    info = inspect_output(out)
+    assert info.files["latest.csv"].rows == 5 and info.files["latest.csv"].link == "v3.csv"
+    far = info.files["far.csv"]
+    assert (far.format, far.tabular, far.columns, far.link) == ("link", False, None, str(outside))
+    assert info.files["dangling.csv"].format == "link"
+    assert info.files["pipe.csv"].special == "FIFO" and "a FIFO" in info.files["pipe.csv"].error
+    assert info.files["zero.csv"].special == "device" and "/dev/zero" in info.files["zero.csv"].error
+    assert set(info.special_files) == {"pipe.csv", "zero.csv"}
+    assert sorted(info.tables) == ["latest.csv", "v3.csv"]
+    assert info.to_dict()["files"]["far.csv"]["link"] == str(outside)
+
+
+def test_inspection_has_a_time_limit(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    _table().to_csv(out / "b.csv", index=False)
+    info = inspect_output(out, time_limit=0)
+    assert "took longer than 0 s (pipetest_nb.dataflow.INSPECT_TIME_LIMIT)" in info.files["b.csv"].error
+    report = DataCompatibilityValidator().validate_step_transition(info, {"format": "csv"})
+    assert not report.compatible and "INSPECT_TIME_LIMIT" in report.issues[0]
+
+
+def test_undecodable_file_names_are_inspected_read_and_shown_escaped(tmp_path):
+    import os
+
+    out = tmp_path / "out"
+    out.mkdir()
+    name = os.fsdecode(b"bad\xff.csv")
+    _table().to_csv(out / name, index=False)
+    info = inspect_output(out)
+    assert (info.files[name].rows, info.files[name].error) == (5, None)
+    assert list(info.to_dict()["files"]) == ["bad\\xff.csv"]
+    json.dumps(info.to_dict()).encode("utf-8")
+    assert frame(out)["id"].tolist() == [0, 1, 2, 3, 4]
+    report = check_edge("p", "o", out, "c", InputSpec("IN", format="parquet"))
+    assert "bad\\xff.csv: csv, expected parquet" in str(report)
+    str(report).encode("utf-8")
