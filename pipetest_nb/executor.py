@@ -26,7 +26,7 @@ from .errors import PipelineErrorHandler, RecoveryStrategy
 from .events import EventBus, EventKind, StepStatus
 from .exceptions import ContractError, PipetestError, UnknownStepError
 from .launch.base import Launcher, StepJob, StepOutcome
-from .masking import mask_env, mask_error, masked_spec, unmask
+from .masking import mask_args, mask_env, mask_error, masked_spec, step_secrets, unmask
 from .monitor import StepMetrics
 from .resolver import PipelineDAGResolver, PipelineExecutionPlan
 from .results import PipelineExecutionResult, StepResult
@@ -243,7 +243,7 @@ class PipelineRun:
             input_paths={k: str(v) for k, v in inputs.items() if v is not None},
             output_paths=outputs, environ_vars=dict(config.env), job_args=dict(config.args) or None,
             step_dir=str(step_dir), workdir=str(self.dag.base_dir), timeout=config.timeout, memory=config.memory,
-            preload=tuple(self.dag.preload))
+            preload=tuple(self.dag.preload), secrets=step_secrets(config.env, config.args))
         return job, problems
 
     # -- running a step ----------------------------------------------------------------------------
@@ -263,13 +263,13 @@ class PipelineRun:
             job, problems = self._prepare(step, config)
             self._emit(EventKind.STEP_STARTED, step, script=job.script, mode=job.mode,
                        isolation=isolation,
-                       inputs=job.input_paths, outputs=job.output_paths, env=mask_env(job.environ_vars),
-                       args=job.job_args)
+                       inputs=job.input_paths, outputs=job.output_paths,
+                       env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets))
             input_failure = None if problems else self.checks.before_step(step, config)
             before = _snapshot(job.input_paths)
             outcome, key, cached = self._execute(step, job, problems, input_failure, isolation)
             finished = self._finish_step(step, job, outcome, key, cached)
-            finished = mask_error(finished, job.environ_vars)
+            finished = mask_error(finished, job.secrets)
             changed = _changed_inputs(before, _snapshot(job.input_paths))
             if changed:
                 finished["warnings"] = [*finished.get("warnings", []), *changed]

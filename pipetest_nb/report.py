@@ -5,8 +5,10 @@ an old run, or of a run folder copied out of CI, needs neither the pipeline's sc
 The JSON form is ``PipelineMonitor.generate_report``'s shape of the original plan plus the run's
 status, root failure, steps, edge checks and log tails; the HTML page renders that dict, with the
 DAG coloured by status (the figure of ``notebook/``) and a timeline, and plotly's JavaScript inlined
-once. Everything that comes from data, logs or error messages is escaped; env values with
-secret-looking names are masked, and so are those values wherever they appear in logs and messages.
+once. Everything that comes from data, logs or error messages is escaped. Secrets: the record and the
+logs hold none (they are masked as they are written, see ``masking``); the report masks env and args
+by name and every text by the shape of secrets once more (for logs of older runs), and never reads the
+pipeline file for secret values.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from .events import EdgeState, StepStatus
-from .masking import mask_env, scrub, secret_values
+from .masking import mask_args, mask_env, scrub
+from .record_schema import RunStatus, display_value, dumps, inside, read_tail_inside
 from .workspace import RunRecord, load_record
 
 REPORT_FORMAT = 1
@@ -44,12 +47,12 @@ def _build(record: RunRecord, run_dir: Path) -> dict[str, Any]:
     from .monitor import PipelineMonitor
 
     data = record.data
-    scrub = _scrubber(data)
     monitor, run_id = PipelineMonitor.from_record(record)
     base = monitor.generate_report(run_id)
     order = list((data.get("plan") or {}).get("execution_order") or record.steps)
     order += [s for s in record.steps if s not in order]
-    steps = {name: _step(name, record.steps.get(name, {}), run_dir, scrub) for name in order}
+    steps = {name: _step(name, record.steps.get(name, {}), record.shown_step_status(name), run_dir, scrub)
+             for name in order}
     for name, detail in base.get("step_details", {}).items():
         if detail["rows"]["input"] is None and name in steps:
             detail["rows"]["input"] = steps[name]["rows_in"]
@@ -66,8 +69,8 @@ def _build(record: RunRecord, run_dir: Path) -> dict[str, Any]:
         "format": REPORT_FORMAT,
         "run_id": run_id,
         "run_dir": str(run_dir.absolute()),
-        "status": data.get("status"),
-        "success": data.get("status") == "succeeded",
+        "status": record.shown_status,
+        "success": record.shown_status == RunStatus.SUCCEEDED,
         "started_at": data.get("started_at"),
         "finished_at": data.get("finished_at"),
         "duration": data.get("duration"),
@@ -83,14 +86,14 @@ def _build(record: RunRecord, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _step(name: str, entry: dict[str, Any], run_dir: Path, scrub: Any) -> dict[str, Any]:
+def _step(name: str, entry: dict[str, Any], status: str, run_dir: Path, scrub: Any) -> dict[str, Any]:
     metrics = entry.get("metrics") or {}
     duration, cpu_time = metrics.get("duration"), metrics.get("cpu_time")
     rows_in = metrics.get("rows_in")
     if rows_in is None and entry.get("inputs") and entry.get("status") == StepStatus.FAILED:
-        rows_in = _rows_in(entry["inputs"].values())  # the engine counts them only for steps that succeed
+        rows_in = _rows_in(run_dir, entry["inputs"].values())  # the engine counts them only for steps that succeed
     return {
-        "status": entry.get("status", StepStatus.PENDING),
+        "status": status,
         "attempts": entry.get("attempts", 0),
         "started_at": entry.get("started_at"),
         "finished_at": entry.get("finished_at"),
@@ -111,18 +114,20 @@ def _step(name: str, entry: dict[str, Any], run_dir: Path, scrub: Any) -> dict[s
         "warnings": [scrub(w) for w in entry.get("warnings") or []],
         "isolation": entry.get("isolation"),
         "env": mask_env(entry.get("env") or {}),
-        "args": entry.get("args") or {},
-        "log_tail": {stream: scrub(_tail(run_dir / "steps" / name / f"{stream}.log"))
-                     for stream in ("stdout", "stderr")},
+        "args": mask_args(entry.get("args") or {}),
+        "log_tail": {stream: scrub(_tail(run_dir, f"steps/{name}/{stream}.log")) for stream in ("stdout", "stderr")},
     }
 
 
-def _rows_in(paths: Any) -> int | None:
-    """Rows of the tables a failed step was given, from file metadata."""
+def _rows_in(run_dir: Path, paths: Any) -> int | None:
+    """Rows of the tables a failed step was given, from file metadata; only of inputs inside the run
+    folder (the report reads nothing else)."""
     from .dataflow import inspect_output
 
     total = 0
     for path in paths:
+        if not inside(run_dir, path):
+            return None
         try:
             rows = inspect_output(path).total_rows
         except Exception:  # an input that is gone or unreadable: the report still renders
@@ -161,26 +166,10 @@ def _output_checks(record: RunRecord, scrub: Any) -> list[dict[str, Any]]:
             for output, checks in found.items()]
 
 
-def _scrubber(data: dict[str, Any]) -> Any:
-    """A function that masks the values of secret-looking env vars of the pipeline inside a text."""
-    secrets = secret_values(data)
-
-    def scrubbed(text: Any) -> Any:
-        return scrub(text, secrets) if isinstance(text, str) else text
-
-    return scrubbed
-
-
-def _tail(path: Path) -> str:
-    """The last lines of a log (bounded), decoded leniently: logs may hold any bytes."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - LOG_TAIL_BYTES))
-            data = fh.read()
-    except OSError:
-        return ""
+def _tail(run_dir: Path, relative: str) -> str:
+    """The last lines of a log (bounded), decoded leniently: logs may hold any bytes. Only a regular file
+    inside the run folder is read (not a symlink out of it, never a FIFO)."""
+    data, size = read_tail_inside(run_dir, relative, LOG_TAIL_BYTES)
     lines = data.decode("utf-8", errors="replace").splitlines()
     if size > LOG_TAIL_BYTES and lines:
         lines = lines[1:]  # the first line is cut
@@ -331,11 +320,11 @@ def _failures_html(check: dict[str, Any]) -> str:
         if f.get("unexpected_count") is not None:
             pct = f.get("unexpected_percent")
             unexpected = f"{f['unexpected_count']:,}" + (f" ({pct:.2f}%)" if isinstance(pct, (int, float)) else "")
-        found = f.get("exception") or (json.dumps(f.get("observed_value"), default=str)
-                                       if f.get("observed_value") is not None else "")
+        found = f.get("exception") or (display_value(f["observed_value"]) if "observed_value" in f else "")
         rows.append([_e(f.get("table") or ""), f"<code>{_e(f.get('type'))}</code>", _e(f.get("column") or ""),
-                     _e(_short(json.dumps(kwargs, default=str))), _e(unexpected),
-                     _e(_short(", ".join(repr(v) for v in f.get("unexpected_values") or []))), _e(_short(found))])
+                     _e(_short(display_value(kwargs))), _e(unexpected),
+                     _e(_short(", ".join(display_value(v) for v in f.get("unexpected_values") or []))),
+                     _e(_short(found))])
     table = _table(["table", "expectation", "column", "arguments", "unexpected", "sample values",
                     "observed / error"], rows) if rows else ""
     return head + table
@@ -574,7 +563,7 @@ def cmd_report(args: Any) -> int:
     path = write_html_report(run_dir, args.output)
     print(f"HTML report: {path}")
     if args.json:
-        Path(args.json).write_text(json.dumps(report_json(run_dir), indent=2, default=str))
+        Path(args.json).write_text(dumps(report_json(run_dir), indent=2))
         print(f"JSON report: {args.json}")
     return 0
 
