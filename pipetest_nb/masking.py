@@ -33,8 +33,8 @@ MASK = "********"
 _SHORTEST_SECRET = 4  # shorter values would mask ordinary words in logs
 _SHORTEST_RUNNER_SECRET = 8  # the runner's environment is not the user's choice: be stricter there
 
-_SECRET_WORDS = frozenset({"key", "secret", "token", "password", "passwd", "pwd", "passphrase", "credential",
-                           "credentials", "auth", "apikey"})
+_SECRET_WORDS = frozenset({"key", "secret", "token", "password", "passwd", "pass", "pwd", "passphrase",
+                           "credential", "credentials", "auth", "apikey"})
 _SECRET_ENDINGS = ("key", "secret", "token", "password", "passwd", "credential", "credentials")
 #: ``sort_key``, ``primary_key``... name data, not credentials.
 _DATA_KEYS = frozenset({"sort", "primary", "foreign", "join", "partition", "label", "group", "index", "column",
@@ -76,7 +76,7 @@ _SHAPES: list[tuple[str, int, tuple[str, ...]]] = [
     (r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|glpat-[A-Za-z0-9_-]{20,}"
      r"|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"
      r"|sk-[A-Za-z0-9_-]{20,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})", 0, ()),
-    (rf"(?<![{_TOKEN_CHARS}])[{_TOKEN_CHARS}]{{24,}}+={{0,2}}+(?![={_TOKEN_CHARS}])", -1, ()),
+    (rf"(?<![{_TOKEN_CHARS}])[{_TOKEN_CHARS}]{{24,}}={{0,2}}(?![={_TOKEN_CHARS}])", -1, ()),
 ]
 
 
@@ -184,38 +184,37 @@ def scrub_tree(value: Any, secrets: Iterable[str] = ()) -> Any:
 # -- what the record keeps --------------------------------------------------------------------------
 
 
-def mask_env(env: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, str]:
+def mask_env(env: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
     """The env as the record keeps it: secret-named values masked, secrets inside the others scrubbed."""
     secrets = tuple(secrets)
-    return {k: (MASK if secret_name(k) else scrub(str(v), secrets)) for k, v in env.items()}
+    return {k: (MASK if secret_name(k) else scrub(v, secrets)) for k, v in env.items()}
 
 
-def mask_args(args: Any, secrets: Iterable[str] = ()) -> Any:
-    """Args (nested dicts and lists too) as the record keeps them: text under secret names masked."""
+def mask_args(args: Any, secrets: Iterable[str] = (), hidden: bool = False) -> Any:
+    """Args (nested dicts and lists too) as the record keeps them: text under secret names masked.
+
+    Everything under a secret name is (``credentials: {user: .., pass: ..}``); numbers and flags stay.
+    """
     secrets = tuple(secrets)
     if isinstance(args, Mapping):
-        return {k: MASK if secret_name(k) and isinstance(v, str) else mask_args(v, secrets) for k, v in args.items()}
+        return {k: mask_args(v, secrets, hidden or secret_name(k)) for k, v in args.items()}
     if isinstance(args, (list, tuple)):
-        return [mask_args(v, secrets) for v in args]
-    return scrub(args, secrets)
+        return [mask_args(v, secrets, hidden) for v in args]
+    return MASK if hidden and isinstance(args, str) else scrub(args, secrets)
 
 
-def _named_values(mapping: Any, shortest: int) -> Iterable[str]:
-    """Text values under secret names in a (nested) mapping, and secret-shaped parts of the others."""
-    if isinstance(mapping, Mapping):
-        for key, value in mapping.items():
-            if isinstance(value, (Mapping, list, tuple)):
-                yield from _named_values(value, shortest)
-            elif isinstance(value, str):
-                if secret_name(key) and len(value) >= shortest:
-                    yield value
-                yield from shape_secrets(value)
-    elif isinstance(mapping, (list, tuple)):
-        for value in mapping:
-            if isinstance(value, str):
-                yield from shape_secrets(value)
-            else:
-                yield from _named_values(value, shortest)
+def _named_values(value: Any, shortest: int, hidden: bool = False) -> Iterable[str]:
+    """Text under secret names in a (nested) mapping, and the secret-shaped parts of any other text."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _named_values(item, shortest, hidden or secret_name(key))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _named_values(item, shortest, hidden)
+    elif isinstance(value, str):
+        if hidden and len(value) >= shortest:
+            yield value
+        yield from shape_secrets(value)
 
 
 def step_secrets(env: Mapping[str, Any], args: Any = None, runner_env: Mapping[str, str] | None = None

@@ -180,10 +180,15 @@ def test_digests_ids_paths_and_names_are_not_secrets(tmp_path):
 
 
 def test_what_is_scrubbed_comes_from_env_args_and_the_runner():
-    values = masking.step_secrets({"API_TOKEN": "tok-12345", "CONN": CONN, "LABEL": "target"},
-                          {"password": "pw-12345", "rows": 5, "nested": {"secret": "nested-999"}, "sort_key": "user_id"},
-                          {"GITHUB_TOKEN": "ghs-runner-1234", "PWD": "/tmp", "HOME": "/root", "SHORT_KEY": "abc"})
-    assert set(values) == {"tok-12345", URL_PASSWORD, "pw-12345", "nested-999", "ghs-runner-1234"}
+    values = masking.step_secrets(
+        {"API_TOKEN": "tok-12345", "DB_PASS": "pass-6789", "CONN": CONN, "LABEL": "target", "ROWS": 45},
+        {"password": "pw-12345", "rows": 5, "nested": {"secret": "nested-999"}, "sort_key": "user_id",
+         "credentials": {"user": "bob-the-user", "port": 5432}},
+        {"GITHUB_TOKEN": "ghs-runner-1234", "PWD": "/tmp", "HOME": "/root", "SHORT_KEY": "abc"})
+    assert set(values) == {"tok-12345", "pass-6789", URL_PASSWORD, "pw-12345", "nested-999", "bob-the-user",
+                           "ghs-runner-1234"}
+    assert masking.mask_args({"credentials": {"user": "bob", "port": 5432}, "max_tokens": 512, "key": "k-1"}) == {
+        "credentials": {"user": MASK, "port": 5432}, "max_tokens": 512, "key": MASK}
 
 
 def test_load_step_writes_values_only_as_literals(tmp_path, monkeypatch):

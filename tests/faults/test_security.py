@@ -39,6 +39,7 @@ def test_symlinked_output_folder_is_refused_at_run_time(case, tmp_path):
 
 def test_secret_env_values_reach_the_step_but_not_the_record(case, tmp_path):
     script = ("import os\ndef main(i, o, e, a):\n    assert os.environ['API_TOKEN'] == e['API_TOKEN']\n"
+              "    print('token is', e['API_TOKEN'])\n"
               "    raise RuntimeError('login failed with ' + e['API_TOKEN'])\n")
     c = case({"s": {"script": "s.py", "env": {"API_TOKEN": SECRET, "DB_PASSWORD": SECRET + "x"}}},
              {"s.py": script})
@@ -46,10 +47,12 @@ def test_secret_env_values_reach_the_step_but_not_the_record(case, tmp_path):
         result = session.run_all()
         events = (session.run_dir / "events.jsonl").read_text()
         record = (session.run_dir / "run.json").read_text()
+        log = (session.run_dir / "steps" / "s" / "stdout.log").read_text()
     step = result.steps["s"]
     assert step.error_type == "execution_error"  # the assertion in the script passed: it got the value
     assert "login failed with " + MASK in step.error_message
-    for text in (events, record):
+    assert log == f"token is {MASK}\n"
+    for text in (events, record, log):
         assert SECRET not in text
     assert json.loads(record)["steps"]["s"]["env"] == {"API_TOKEN": MASK, "DB_PASSWORD": MASK}
 
