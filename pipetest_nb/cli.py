@@ -134,8 +134,12 @@ def _finish_run(run, args: argparse.Namespace, steps: list[str] | None = None) -
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a pipeline (or a slice of it) and print a summary; exit 1 if anything failed."""
+    """Run a pipeline (or a slice of it) and print a summary; exit 1 if anything failed.
+
+    SIGTERM and SIGHUP stop the running steps (recorded ``interrupted``), print the summary and exit
+    128 + the signal's number (143, 129)."""
     from .executor import PipelineRun, reuse_upstream
+    from .launch._shutdown import exit_on_signals
 
     dag = load_pipeline(args.pipeline)
     run = PipelineRun(dag, args.workspace, isolation=args.isolation, cache=not args.no_cache,
@@ -147,15 +151,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.from_step or args.to_step:
             steps = run.plan.subset(from_steps=args.from_step, to_steps=args.to_step).execution_order
             reuse_upstream(run, steps)
-        run.run(steps, jobs=args.jobs)
-        return _finish_run(run, args, steps)
+        with exit_on_signals() as signalled:
+            run.run(steps, jobs=args.jobs)
+            code = _finish_run(run, args, steps)
+        return 128 + signalled() if signalled() else code
     finally:
         run.close()
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """Reopen a run (also one killed mid-step) and run what is left."""
+    """Reopen a run (also one killed mid-step) and run what is left; SIGTERM and SIGHUP as for ``run``."""
     from .executor import PipelineRun
+    from .launch._shutdown import exit_on_signals
 
     run = PipelineRun.reopen(args.run_dir, **({"isolation": args.isolation} if args.isolation else {}))
     try:
@@ -163,8 +170,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         retry = [s for s, st in run.statuses.items() if st in ("failed", "blocked")]
         run.reset_steps(retry)
         print(f"Resuming {run.run_dir}", flush=True)
-        run.run(jobs=args.jobs)
-        return _finish_run(run, args)
+        with exit_on_signals() as signalled:
+            run.run(jobs=args.jobs)
+            code = _finish_run(run, args)
+        return 128 + signalled() if signalled() else code
     finally:
         run.close()
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import _shutdown
 from ._logs import LogSink, stderr_tail
 from .base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
 from .script import script_not_found
@@ -365,6 +366,7 @@ class ProcessLauncher(Launcher):
     def __init__(self) -> None:
         self._running: dict[str, Running] = {}
         self._lock = threading.Lock()
+        _shutdown.watch_launcher(self)
 
     @abstractmethod
     def _start(self, job: StepJob, fds: tuple[int, int, int, int], deadline: float | None) -> Any:
@@ -384,6 +386,13 @@ class ProcessLauncher(Launcher):
             running = self._running.get(step)
         return running is not None and running.kill("interrupted")
 
+    def stop_all(self) -> None:
+        """Kill every step this launcher runs (this process is exiting or was told to stop)."""
+        with self._lock:
+            running = list(self._running.values())
+        for step in running:
+            step.kill("interrupted")
+
     def _launch(self, job: StepJob, on_start: StartCallback | None, on_output: OutputCallback | None,
                 stop_file: str | None = None) -> StepOutcome:
         started_at = time.time()
@@ -398,6 +407,8 @@ class ProcessLauncher(Launcher):
         running = Running(job.step)
         with self._lock:
             self._running[job.step] = running
+        if _shutdown.stopping.is_set():  # killed as soon as it exists, before it may run
+            running.kill("interrupted")
         deadline = started_at + job.timeout if job.timeout else None
         ooms = oom_kills()
         result = bytearray()

@@ -15,8 +15,10 @@ What it cannot do, by nature:
   ``sys.stdout`` / ``sys.stderr`` are redirected into the step's logs.
 
 Because ``sys.stdout``, ``os.environ``, the working directory and ``sys.path`` are global, in-process
-steps run one at a time (a lock serialises concurrent ``launch`` calls); everything is put back after
-each step.
+steps run one at a time in the whole process, whichever launcher, session or thread starts them
+(one process-wide lock); everything is put back after each step. ``logging`` handlers that write to
+the console (``sys.stderr``/``sys.stdout``, as ``logging.basicConfig`` sets up, also when an earlier
+step's script called it) write into the step's own logs for the step's duration.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ import os
 import sys
 import threading
 import time
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TextIO
 
+from . import _shutdown
 from ._logs import LogSink, SinkStream, stderr_tail
 from ._process import Sampler
 from .base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
@@ -91,6 +97,14 @@ class _Interrupter:
             return True
 
 
+#: One in-process step at a time in the whole process: two sessions (two debuggers) in one kernel
+#: would otherwise swap each other's sys.stdout, os.environ and working directory. Re-entrant, so that
+#: an in-process step may itself run a pipeline in-process.
+_SERIAL = threading.RLock()
+#: The console stream ("stdout" | "stderr") each step log stream stands for, while it lives.
+_KIND: weakref.WeakKeyDictionary[SinkStream, str] = weakref.WeakKeyDictionary()
+
+
 class InProcessLauncher(Launcher):
     """Runs steps in this process, one at a time; see the module docstring for what that gives up."""
 
@@ -98,17 +112,23 @@ class InProcessLauncher(Launcher):
 
     def __init__(self) -> None:
         self.last_exception: BaseException | None = None
-        self._serial = threading.Lock()
         self._current: tuple[str, _Interrupter] | None = None
+        _shutdown.watch_launcher(self)
 
     def launch(self, job: StepJob, on_start: StartCallback | None = None,
                on_output: OutputCallback | None = None) -> StepOutcome:
-        with self._serial:
+        with _SERIAL:
             return self._run(job, on_start, on_output)
 
     def stop(self, step: str) -> bool:
         current = self._current
         return current is not None and current[0] == step and current[1].fire(StepInterrupted)
+
+    def stop_all(self) -> None:
+        """Interrupt the running step (this process is exiting or was told to stop)."""
+        current = self._current
+        if current is not None:
+            current[1].fire(StepInterrupted)
 
     def _run(self, job: StepJob, on_start: StartCallback | None, on_output: OutputCallback | None) -> StepOutcome:
         started_at = time.time()
@@ -121,15 +141,19 @@ class InProcessLauncher(Launcher):
         sampler = Sampler(os.getpid(), None, None, baseline=True)
         cpu0 = _cpu_seconds()
         self._current = (job.step, interrupter)
+        if _shutdown.stopping.is_set():  # raised as the script starts: it does not run
+            interrupter.fire(StepInterrupted)
         if on_start is not None:
             on_start(os.getpid(), None)
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = SinkStream(out, saved[0]), SinkStream(err, saved[1])
+        _KIND[sys.stdout], _KIND[sys.stderr] = "stdout", "stderr"
         try:
-            sampler.start()
-            if timer is not None:
-                timer.start()
-            result = run_step(job, interrupter)
+            with _console_logging_into(sys.stdout, sys.stderr, saved):
+                sampler.start()
+                if timer is not None:
+                    timer.start()
+                result = run_step(job, interrupter)
         finally:
             sys.stdout, sys.stderr = saved
             self._current = None
@@ -154,6 +178,54 @@ class InProcessLauncher(Launcher):
             self.last_exception = exc = result.exception
             sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, exc.__traceback__
         return outcome
+
+
+@contextlib.contextmanager
+def _console_logging_into(out: SinkStream, err: SinkStream, saved: tuple[TextIO, TextIO]) -> Iterator[None]:
+    """Point every ``logging.StreamHandler`` that writes to the console at the step's logs, and back.
+
+    ``logging.basicConfig()`` binds the stream of the moment: called by an earlier in-process step, it
+    holds that step's (closed) log, so later steps' ``logging`` output would vanish. Handlers created
+    during the step are pointed back at the console afterwards, not at its closed log."""
+    logging = sys.modules.get("logging")
+    if logging is None:  # nothing has set up logging in this process; nothing to redirect
+        yield
+        return
+    console_out = {id(s) for s in (saved[0], sys.__stdout__) if s is not None}
+    console_err = {id(s) for s in (saved[1], sys.__stderr__) if s is not None}
+
+    def kind(stream: Any) -> str | None:
+        if isinstance(stream, SinkStream):  # an earlier step's log, or this step's own
+            return _KIND.get(stream)
+        if id(stream) in console_out:
+            return "stdout"
+        if id(stream) in console_err:
+            return "stderr"
+        return None
+
+    swapped: list[tuple[Any, Any]] = []
+    for handler in _stream_handlers(logging):
+        which = kind(handler.stream)
+        if which is not None and handler.stream is not out and handler.stream is not err:
+            swapped.append((handler, handler.stream))
+            handler.setStream(out if which == "stdout" else err)
+    try:
+        yield
+    finally:
+        console = {"stdout": saved[0], "stderr": saved[1]}
+        for handler, old in swapped:  # an earlier step's log is closed: the console instead
+            handler.setStream(console[_KIND.get(old, "stderr")] if isinstance(old, SinkStream) else old)
+        for handler in _stream_handlers(logging):  # created by the step, bound to its log
+            if handler.stream is out or handler.stream is err:
+                handler.setStream(console[_KIND.get(handler.stream, "stderr")])
+
+
+def _stream_handlers(logging: Any) -> list[Any]:
+    """Console-like handlers of the root logger and of every named logger (file handlers left alone)."""
+    loggers = [logging.getLogger(), *(v for v in list(logging.Logger.manager.loggerDict.values())
+                                      if isinstance(v, logging.Logger))]
+    return [h for lg in loggers for h in lg.handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
 
 
 def _cpu_seconds() -> float:
