@@ -360,7 +360,11 @@ class PipelineRun:
         return outcome, key, None
 
     def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
-        """Record the process of a step that has one of its own: a later runner may have to kill it."""
+        """Record the process of a step that has one of its own: a later runner may have to kill it.
+
+        Its process waits for this record before it runs the script. From now on the run is stopped
+        with this process too (SIGTERM, SIGHUP, interpreter exit)."""
+        _stop_with_this_process(self)
         if pgid is None:
             return  # in-process: the step is this process, nothing to record or kill
         create_time = None
@@ -480,11 +484,23 @@ class PipelineRun:
         return results
 
     def stop(self) -> None:
-        """Kill every running step (its whole process group) and start nothing new."""
+        """Kill every running step (its whole process tree) and start nothing new.
+
+        A step that is between being handed to its launcher and being known to it cannot be stopped
+        yet; it is tried again until it can (or is gone), for at most two seconds."""
         self._stop.set()
-        for step, launcher in list(self._running.items()):
-            with contextlib.suppress(Exception):
-                launcher.stop(step)
+        deadline = time.monotonic() + 2.0
+        pending = dict(self._running)
+        while pending:
+            for step, launcher in list(pending.items()):
+                stopped = False
+                with contextlib.suppress(Exception):
+                    stopped = launcher.stop(step)
+                if stopped or self._running.get(step) is not launcher:
+                    del pending[step]
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
 
     def _mark_interrupted(self, reason: str) -> None:
         for step, status in self.statuses.items():
@@ -575,27 +591,58 @@ class PipelineRun:
 
 
 def _kill_leftover(entry: dict[str, Any]) -> bool:
-    """Kill the process group of a step a dead runner left running, if it is still that process."""
-    import signal
-
+    """Kill what a dead runner left of a step: its process tree and its process group, as long as
+    they are still that step's (the pid's create time matches the one recorded)."""
     import psutil
+
+    from .launch._process import kill_tree
 
     pid, pgid, created = entry.get("pid"), entry.get("pgid"), entry.get("pid_create_time")
     if not pid:
-        return False
+        return False  # never recorded: its process exits by itself, it never got the go-ahead to run
+    own_group = os.getpgid(0)
+    group = pgid if pgid and pgid != own_group else None
     try:
         proc = psutil.Process(pid)
-        if created is not None and abs(proc.create_time() - created) > 1.0:
-            return False  # the pid was reused by an unrelated process
+    except psutil.NoSuchProcess:
+        return _kill_orphaned_group(group, created)
     except psutil.Error:
         return False
-    with contextlib.suppress(OSError):
-        if pgid and pgid != os.getpgid(0):
-            os.killpg(pgid, signal.SIGKILL)
-        else:
-            proc.kill()
-        return True
-    return False
+    try:
+        if created is not None and abs(proc.create_time() - created) > 1.0:
+            return False  # the pid was reused by an unrelated process, so the step's group is gone too
+    except psutil.Error:
+        return False
+    kill_tree(pid, group)
+    return True
+
+
+def _kill_orphaned_group(pgid: int | None, created: float | None) -> bool:
+    """Kill the members of a step's process group whose leader is gone (they were started after it).
+
+    A group id cannot be taken by a new group while one of its members lives, so members found are
+    the step's."""
+    import psutil
+
+    from .launch._process import kill_tree
+
+    if pgid is None:
+        return False
+    members = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getpgid(proc.pid) == pgid and (created is None or proc.create_time() >= created - 1.0):
+                members.append(proc)
+    for proc in members:
+        kill_tree(proc.pid, pgid)
+    return bool(members)
+
+
+def _stop_with_this_process(run: PipelineRun) -> None:
+    """Stop ``run``'s running steps if this process is terminated (SIGTERM, SIGHUP) or exits."""
+    from .launch._shutdown import watch
+
+    watch(run)
 
 
 
