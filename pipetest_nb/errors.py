@@ -7,13 +7,18 @@ notebook session pauses where it failed and a batch run fails the pipeline.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from .policy import ERROR_TYPES, RecoveryStrategy
 
-__all__ = ["ERROR_TYPES", "ErrorContext", "ErrorSeverity", "PipelineErrorHandler", "RecoveryStrategy"]
+__all__ = ["ERROR_TYPES", "ErrorContext", "ErrorSeverity", "PipelineErrorHandler", "RecoveryStrategy", "cap_text",
+           "internal_error"]
+
+#: The longest error text a record keeps; longer ones keep their head and tail.
+MAX_ERROR_TEXT = 64 * 1024
 
 
 class ErrorSeverity(str, Enum):
@@ -77,6 +82,8 @@ class PipelineErrorHandler:
 
     def handle_error(self, context: ErrorContext, attempt: int = 1, retries: int | None = None) -> RecoveryStrategy:
         """What to do now: retries are spent before the policy's fallback applies."""
+        if context.error_type == "internal_error":
+            return RecoveryStrategy.FAIL_PIPELINE  # a fault of pipetest, not of the step: no policy can fix it
         strategy = context.suggested_recovery
         limit = self.max_retries if retries is None else retries
         if strategy in (RecoveryStrategy.RETRY, RecoveryStrategy.RETRY_WITH_DEFAULTS) and attempt > limit:
@@ -89,3 +96,29 @@ class PipelineErrorHandler:
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt``: the base, doubled each time, capped at 30."""
         return float(min(30.0, self.backoff_base * 2 ** max(0, attempt - 1)))
+
+
+def cap_text(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` if short enough, else its head and tail around a note of what was cut."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]}\n... [{len(text) - 2 * keep:,} characters cut] ...\n{text[-keep:]}"
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, even for an exception whose ``__str__`` itself raises."""
+    try:
+        return str(exc)
+    except Exception as inner:  # noqa: BLE001 - any failure here must not hide the first one
+        return f"<{type(exc).__name__} whose str() raised {type(inner).__name__}>"
+
+
+def internal_error(exc: BaseException, stage: str) -> dict[str, Any]:
+    """The STEP_FINISHED data of a step that failed because pipetest itself raised while ``stage``."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {"status": "failed", "error_type": "internal_error", "exception_type": type(exc).__name__,
+            "error_message": cap_text(f"pipetest failed while {stage}: {type(exc).__name__}: {safe_str(exc)} "
+                                      "(a fault in pipetest or a plugin, not in the step's script; the traceback "
+                                      "is in the record)"),
+            "traceback": cap_text(text)}

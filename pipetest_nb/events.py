@@ -52,6 +52,7 @@ class EventKind:
     STEP_OUTPUT = "step_output"  # live stdout/stderr text; not written to events.jsonl
     RUN_FINISHED = "run_finished"
     RUN_REOPENED = "run_reopened"
+    SUBSCRIBER_FAILED = "subscriber_failed"  # data: subscriber, event_kind, error (a view broke; the run went on)
 
 
 @dataclass
@@ -89,12 +90,18 @@ Subscriber = Callable[[Event], None]
 
 
 class EventBus:
-    """Hands each event to every subscriber in order; a failing subscriber is reported, never fatal."""
+    """Hands each event to every subscriber in order; a failing subscriber is reported, never fatal.
 
-    def __init__(self) -> None:
+    The first failure of each subscriber goes to ``on_error(subscriber, event, traceback_text)``
+    (the engine turns it into a warning and a SUBSCRIBER_FAILED event); every failure is kept in ``errors``.
+    """
+
+    def __init__(self, on_error: Callable[[Subscriber, Event, str], None] | None = None) -> None:
         self._subscribers: list[Subscriber] = []
         self._lock = threading.RLock()
         self.errors: list[str] = []
+        self.on_error = on_error
+        self._reported: set[int] = set()
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Add ``callback``; returns a function that removes it."""
@@ -115,8 +122,12 @@ class EventBus:
             try:
                 callback(event)
             except Exception:  # a broken view must not break the run
+                text = traceback.format_exc()
                 self.errors.append(f"subscriber {getattr(callback, '__qualname__', callback)!s} failed on "
-                                   f"{event.kind}:\n{traceback.format_exc()}")
+                                   f"{event.kind}:\n{text}")
+                if self.on_error is not None and id(callback) not in self._reported:
+                    self._reported.add(id(callback))
+                    self.on_error(callback, event, text)
 
 
 def now() -> float:

@@ -209,3 +209,7 @@ class RunRecordError(PipetestError):
         self.reason = reason
         super().__init__(f"cannot read run {run_dir}: {file}: {reason}; the run folder is damaged or was changed "
                          "by hand: open another run, or move this folder out of <workspace>/runs/")
+
+
+class PipetestWarning(UserWarning):
+    """Something went wrong beside the run (a view that broke on an event); the run itself goes on."""

@@ -14,6 +14,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
@@ -22,12 +23,13 @@ from typing import Any
 from .cache import CacheUnavailable, StepCache, cache_key
 from .dag import InputSpec, PipelineDAG, StepConfig
 from .edgechecks import EdgeChecks, report_from_dict
-from .errors import PipelineErrorHandler, RecoveryStrategy
-from .events import EventBus, EventKind, StepStatus
-from .exceptions import ContractError, PipetestError, UnknownStepError
+from .errors import PipelineErrorHandler, RecoveryStrategy, cap_text, internal_error
+from .events import Event, EventBus, EventKind, StepStatus, Subscriber
+from .exceptions import ContractError, PipetestError, PipetestWarning, RecordWriteError, UnknownStepError
 from .launch.base import Launcher, StepJob, StepOutcome
 from .masking import mask_args, mask_env, mask_error, masked_spec, step_secrets, unmask
 from .monitor import StepMetrics
+from .record_schema import writer_alive
 from .resolver import PipelineDAGResolver, PipelineExecutionPlan
 from .results import PipelineExecutionResult, StepResult
 from .workspace import (
@@ -49,7 +51,7 @@ class PipelineRun:
                  isolation: str | None = None, executor: Executor | None = None, cache: bool = True,
                  data_source: str = "files", on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE,
                  synthetic_rows: int | None = None, retry_backoff: float = 1.0, checks: bool = True,
-                 writer: RunWriter | None = None):
+                 writer: RunWriter | None = None, subscribers: Iterable[Subscriber] = ()):
         if data_source not in DATA_SOURCES:
             raise PipetestError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got {data_source!r}")
         self.dag = dag
@@ -62,7 +64,9 @@ class PipelineRun:
         self.synthetic_rows = synthetic_rows  # None: each schema's rows, else the generator's default
         self.errors = PipelineErrorHandler(default=on_error, backoff_base=retry_backoff)
         self.cache = StepCache(self.workspace.cache_dir)
-        self.bus = EventBus()
+        self.bus = EventBus(on_error=self._subscriber_failed)
+        for subscriber in subscribers:  # before the first event, so that every subscriber sees the whole run
+            self.bus.subscribe(subscriber)
         self._launchers: dict[str, Launcher] = {}
         self._launcher_lock = threading.Lock()
         self._running: dict[str, Launcher] = {}
@@ -73,11 +77,12 @@ class PipelineRun:
         self._dependents = {s: self.plan.dependents(s) for s in self.plan.execution_order}
         self._unmet: dict[str, int] = {}
         self._ready: set[str] = set()
+        self._unfinished = False  # something was recorded since the last RUN_FINISHED
         self.checks = EdgeChecks(dag, self._emit, lambda: self.writer, enabled=checks)
         if writer is None:
             self.writer = self.workspace.create_run(dag.name)
             self._index_readiness()
-            self._emit(EventKind.RUN_STARTED, **self._run_header())
+            self._emit(EventKind.RUN_STARTED, hold=True, **self._run_header())  # written when a step starts
         else:
             self.writer = writer
             self._index_readiness()
@@ -124,10 +129,13 @@ class PipelineRun:
         else:
             self._ready.discard(step)
 
-    def _emit(self, kind: str, step: str | None = None, **data: Any) -> None:
+    def _emit(self, kind: str, step: str | None = None, *, hold: bool = False, **data: Any) -> None:
+        """Record and announce one event; ``hold`` keeps it in memory until something runs in the run."""
         with self.writer._lock:
             before = self.status_of(step) if step in self._unmet else None
-            event = self.writer.emit(kind, step, **data)
+            event = (self.writer.hold if hold else self.writer.emit)(kind, step, **data)
+            if not hold:
+                self._unfinished = kind != EventKind.RUN_FINISHED
             if before is not None:
                 after = self.status_of(step)
                 if (before in StepStatus.DONE_OK) != (after in StepStatus.DONE_OK):
@@ -147,7 +155,7 @@ class PipelineRun:
                         "checks": self.checks.enabled,
                         "executor": type(self.executor).__name__ if self.executor else None},
             "versions": library_versions(),
-            "runner": {"pid": os.getpid(), "host": socket.gethostname()},
+            "runner": {"pid": os.getpid(), "host": socket.gethostname(), "create_time": _own_create_time()},
             "steps": list(self.plan.execution_order),
         }
 
@@ -260,21 +268,9 @@ class PipelineRun:
         attempt = 0
         while True:
             attempt += 1
-            job, problems = self._prepare(step, config)
-            self._emit(EventKind.STEP_STARTED, step, script=job.script, mode=job.mode,
-                       isolation=isolation,
-                       inputs=job.input_paths, outputs=job.output_paths,
-                       env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets))
-            input_failure = None if problems else self.checks.before_step(step, config)
-            before = _snapshot(job.input_paths)
-            outcome, key, cached = self._execute(step, job, problems, input_failure, isolation)
-            finished = self._finish_step(step, job, outcome, key, cached)
-            finished = mask_error(finished, job.secrets)
-            changed = _changed_inputs(before, _snapshot(job.input_paths))
-            if changed:
-                finished["warnings"] = [*finished.get("warnings", []), *changed]
+            finished, job = self._attempt(step, config, isolation)
             if finished["status"] != StepStatus.FAILED:
-                self._emit(EventKind.STEP_FINISHED, step, **finished)
+                self._emit_finished(step, finished)
                 if finished["status"] == StepStatus.INTERRUPTED:
                     self._halt = True  # Ctrl-C or Stop: start nothing else
                 return self.step_result(step)
@@ -283,11 +279,11 @@ class PipelineRun:
                                     finished.get("error_message") or "", config.on_error), attempt, config.retries)
             finished["recovery"] = strategy.value
             if strategy is RecoveryStrategy.RETRY and not self._stop.is_set():
-                self._emit(EventKind.STEP_FINISHED, step, **finished)
+                self._emit_finished(step, finished)
                 self._stop.wait(self.errors.backoff(attempt))
                 continue
             if strategy is RecoveryStrategy.RETRY_WITH_DEFAULTS and not self._stop.is_set():
-                self._emit(EventKind.STEP_FINISHED, step, **finished)
+                self._emit_finished(step, finished)
                 config = replace(config, env={**config.env, **config.defaults.get("env", {})},
                                  args={**config.args, **config.defaults.get("args", {})})
                 continue
@@ -300,20 +296,74 @@ class PipelineRun:
                                     warnings=[*finished.get("warnings", []),
                                               f"step failed ({finished.get('error_type')}); using the cached outputs "
                                               f"of run {entry['run_id']}"])
-                    self._emit(EventKind.STEP_FINISHED, step, **finished)
+                    self._emit_finished(step, finished)
                     return self.step_result(step)
                 finished["warnings"] = [*finished.get("warnings", []), problem]
                 strategy = RecoveryStrategy.FAIL_PIPELINE
             if strategy is RecoveryStrategy.SKIP_STEP:
                 finished["status"] = StepStatus.SKIPPED
-                self._emit(EventKind.STEP_FINISHED, step, **finished)
+                self._emit_finished(step, finished)
                 self._block_downstream(step)
                 return self.step_result(step)
-            self._emit(EventKind.STEP_FINISHED, step, **finished)
+            self._emit_finished(step, finished)
             if strategy is RecoveryStrategy.FAIL_PIPELINE:
                 self._block_downstream(step)
             self._halt = True  # fail_pipeline and pause both stop the run here
             return self.step_result(step)
+
+    def _attempt(self, step: str, config: StepConfig, isolation: str) -> tuple[dict[str, Any], StepJob]:
+        """One attempt at a step: prepare, start, execute, check; returns the STEP_FINISHED data.
+
+        Once the step has started, anything the engine raises (a check, the cache, a launcher, the
+        writer) ends it ``failed`` with ``internal_error``: a run never stays ``running`` because of us.
+        """
+        self.writer.attach()
+        job, problems = self._prepare(step, config)
+        self._emit(EventKind.STEP_STARTED, step, script=job.script, mode=job.mode, isolation=isolation,
+                   inputs=job.input_paths, outputs=job.output_paths,
+                   env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets))
+        stage = "checking the step's inputs"
+        try:
+            input_failure = None if problems else self.checks.before_step(step, config)
+            stage = "reading the step's inputs"
+            before = _snapshot(job.input_paths)
+            stage = f"running the step ({isolation})"
+            outcome, key, cached = self._execute(step, job, problems, input_failure, isolation)
+            stage = "checking and caching the step's outputs"
+            finished = self._finish_step(step, job, outcome, key, cached)
+            finished = mask_error(finished, job.secrets)
+            stage = "comparing the step's inputs with their state before it ran"
+            changed = _changed_inputs(before, _snapshot(job.input_paths))
+            if changed:
+                finished["warnings"] = [*finished.get("warnings", []), *changed]
+        except (KeyboardInterrupt, RecordWriteError):
+            raise  # the run loop marks the step interrupted / the record cannot be written at all
+        except BaseException as exc:  # noqa: BLE001 - a SystemExit from a plugin is ours to record too
+            finished = mask_error(internal_error(exc, stage), job.secrets)
+        return _capped(finished), job
+
+    def _emit_finished(self, step: str, finished: dict[str, Any]) -> None:
+        """Record a step's end; if recording it raises, record an internal error in its place."""
+        try:
+            self._emit(EventKind.STEP_FINISHED, step, **finished)
+        except RecordWriteError:
+            raise
+        except Exception as exc:
+            failure = internal_error(exc, "recording the step's end")
+            self._emit(EventKind.STEP_FINISHED, step, metrics=finished.get("metrics") or {}, **failure)
+            self._block_downstream(step)
+            self._halt = True
+
+    def _subscriber_failed(self, subscriber: Subscriber, event: Event, error: str) -> None:
+        """A view broke on an event: say so once (a warning and an event in the record); the run goes on."""
+        import warnings
+
+        name = getattr(subscriber, "__qualname__", None) or type(subscriber).__name__
+        warnings.warn(f"pipetest: subscriber {name} failed on a {event.kind} event and was kept: "
+                      f"{error.strip().splitlines()[-1] if error.strip() else error}", PipetestWarning, stacklevel=2)
+        with contextlib.suppress(Exception):
+            self._emit(EventKind.SUBSCRIBER_FAILED, event.step, hold=not self.writer.attached,
+                       subscriber=name, event_kind=event.kind, error=cap_text(error))
 
     def _execute(self, step: str, job: StepJob, problems: list[str], input_failure: str | None, isolation: str
                  ) -> tuple[StepOutcome, str | None, dict | None]:
@@ -518,6 +568,8 @@ class PipelineRun:
         """Summarise the run in the record: status, root failure first, then the steps it kept from running."""
         if self.writer.failed is not None:
             return  # the record cannot be written; the error that said so is on its way to the user
+        if not self._unfinished:
+            return  # nothing ran since the run was made, opened or last finished: leave the record alone
         statuses = self.statuses
         failed = [s for s in self.plan.execution_order if statuses[s] == StepStatus.FAILED]
         failed.sort(key=lambda s: self.writer.record.steps[s].get("finished_at") or 0)
@@ -578,16 +630,36 @@ class PipelineRun:
         except Exception:
             writer.close()
             raise
-        killed = []
-        for step, entry in list(writer.record.steps.items()):
-            if entry.get("status") == StepStatus.RUNNING:
-                if _kill_leftover(entry):
-                    killed.append(step)
-                run._emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED, error_type="interrupted",
-                          error_message="the runner stopped while this step was running (kernel restart, crash "
-                                        "or kill); run it again")
-        run._emit(EventKind.RUN_REOPENED, pid=os.getpid(), killed_leftovers=killed)
+        run._take_over_when_written(alive=writer_alive(run_dir, writer.record.data) is True)
         return run
+
+    def _take_over_when_written(self, alive: bool) -> None:
+        """Reopening reads; the takeover waits until something runs in the run.
+
+        While nothing runs, the steps a dead runner left ``running`` are shown ``interrupted`` (held in
+        memory, not written). The first write then takes the lock, kills what the dead runner left
+        behind and records both, with a RUN_REOPENED event.
+        """
+        reason = ("the runner stopped while this step was running (kernel restart, crash or kill); "
+                  "run it again")
+        leftovers = {step: dict(entry) for step, entry in self.writer.record.steps.items()
+                     if entry.get("status") == StepStatus.RUNNING}
+        if not alive:
+            for step in leftovers:
+                self._emit(EventKind.STEP_FINISHED, step, hold=True, status=StepStatus.INTERRUPTED,
+                           error_type="interrupted", error_message=reason)
+
+        def take_over() -> None:
+            killed = [step for step, entry in leftovers.items() if _kill_leftover(entry)]
+            for step, entry in list(self.writer.record.steps.items()):
+                if entry.get("status") == StepStatus.RUNNING:
+                    if step not in killed and _kill_leftover(entry):
+                        killed.append(step)
+                    self._emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED,
+                               error_type="interrupted", error_message=reason)
+            self._emit(EventKind.RUN_REOPENED, pid=os.getpid(), killed_leftovers=killed)
+
+        self.writer.on_attach(take_over)
 
 
 def _kill_leftover(entry: dict[str, Any]) -> bool:
@@ -732,6 +804,25 @@ def _falls_back_on_cache(config: StepConfig) -> bool:
     return RecoveryStrategy.USE_CACHED_OUTPUT.value in values
 
 
+def _own_create_time() -> float | None:
+    """When this process started: with the pid, it tells a live runner from a reused pid."""
+    with contextlib.suppress(Exception):
+        import psutil
+
+        return psutil.Process().create_time()
+    return None
+
+
+def _capped(finished: dict[str, Any]) -> dict[str, Any]:
+    """Bound the texts a step's end carries: a 200 MB exception message must not make a 400 MB record."""
+    for key in ("error_message", "traceback"):
+        if isinstance(finished.get(key), str):
+            finished[key] = cap_text(finished[key])
+    if finished.get("warnings"):
+        finished["warnings"] = [cap_text(str(w)) for w in finished["warnings"]]
+    return finished
+
+
 def _tree_size(path: Path) -> int:
     """Bytes of the regular files of a file or folder (links not followed)."""
     import stat
@@ -774,10 +865,9 @@ class PipelineExecutor:
                          ) -> PipelineExecutionResult:
         """Run ``dag`` (or the slice from/to the given steps) and return what happened."""
         run = PipelineRun(dag, self.workspace_dir, isolation=self.isolation, executor=self.executor,
-                          cache=self.cache, checks=self.checks, data_source=data_source, on_error=self.on_error)
+                          cache=self.cache, checks=self.checks, data_source=data_source, on_error=self.on_error,
+                          subscribers=bus_subscribers or ())
         self.last_run = run
-        for subscriber in bus_subscribers or []:
-            run.bus.subscribe(subscriber)
         try:
             steps = None
             if from_steps or to_steps:
@@ -794,6 +884,7 @@ def reuse_upstream(run: PipelineRun, steps: list[str]) -> None:
     """Fill the steps a slice depends on (but does not run) from the newest run where they succeeded."""
     wanted = {d for s in steps for d in run.plan.upstream(s)} - set(steps)
     for step in [s for s in run.plan.execution_order if s in wanted]:
+        run.writer.attach()  # the links below go into the run folder: it must be this run's, locked
         if run.status_of(step) in StepStatus.DONE_OK:
             continue
         source = None

@@ -77,9 +77,9 @@ class ReplayFrame:
 class Replay:
     """Walks the recorded events of a run; ``at(i)`` is the run as it was after event ``i``."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, events: list[Event] | None = None):
         self.run_dir = Path(run_dir)
-        self.events = list(read_events(self.run_dir / "events.jsonl"))
+        self.events = list(read_events(self.run_dir / "events.jsonl")) if events is None else events
         self._cache: dict[int, RunRecord] = {}
 
     def __len__(self) -> int:
@@ -116,22 +116,22 @@ class Session:
         self._options = {"isolation": isolation, "executor": executor, "cache": cache, "data_source": data_source,
                          "on_error": on_error, "retry_backoff": retry_backoff, "checks": checks}
         self.progress = progress
-        self.events = EventBus()
+        self.events = EventBus(on_error=lambda *failure: self._run._subscriber_failed(*failure))
         if _run is not None:
             self._run = _run
+            self._run.bus.subscribe(self.events.publish)
         else:
             dag = dag_or_path if isinstance(dag_or_path, PipelineDAG) else PipelineDAG.load(Path(dag_or_path))
-            self._run = PipelineRun(dag, workspace, **self._options)
-        self._connect()
-
-    def _connect(self) -> None:
-        self._run.bus.subscribe(self.events.publish)
+            self._run = PipelineRun(dag, workspace, subscribers=[self.events.publish], **self._options)
 
     # -- opening ----------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike, **options: Any) -> Session:
-        """Reopen a recorded run (also one whose runner was killed mid-step) to inspect or continue it."""
+        """Reopen a recorded run (also one whose runner was killed mid-step) to inspect or continue it.
+
+        Opening only reads: the run's record changes (and its lock is taken) when something runs in it.
+        """
         progress = options.pop("progress", True)
         options.setdefault("on_error", RecoveryStrategy.PAUSE)
         run = PipelineRun.reopen(run_dir, **options)
@@ -179,9 +179,22 @@ class Session:
                                            for n in self.dag.steps[step].outputs}
         return StepOutputs(step, {k: Path(v) for k, v in outputs.items()})
 
+    def take_run_folder(self) -> Path:
+        """Create this run's folder now and hold it (it otherwise appears with the first step), e.g. before
+        running a step by hand into its output folders (``%pipetest load_step``)."""
+        self._run.writer.attach()
+        return self.run_dir
+
     def history(self) -> list[Event]:
         """Every event recorded so far, in order."""
-        self._run.writer.flush()
+        return self._recorded_events()
+
+    def _recorded_events(self) -> list[Event]:
+        writer = self._run.writer
+        if not writer.attached:
+            on_disk = list(read_events(self.run_dir / "events.jsonl")) if self.run_dir.exists() else []
+            return on_disk + writer.held
+        writer.flush()
         return list(read_events(self.run_dir / "events.jsonl"))
 
     def _check(self, step: str) -> str:
@@ -253,11 +266,7 @@ class Session:
     def reset(self) -> None:
         """Start a fresh run of the same pipeline (the old one stays on disk)."""
         self._run.close()
-        self._run = PipelineRun(self.dag, self.workspace, **self._options)
-        self._connect()
-        started = next(read_events(self.run_dir / "events.jsonl"), None)
-        if started is not None:  # announced before this session could listen: tell the views now
-            self.events.publish(started)
+        self._run = PipelineRun(self.dag, self.workspace, subscribers=[self.events.publish], **self._options)
 
     def close(self) -> None:
         self._run.close()
@@ -275,13 +284,15 @@ class Session:
 
     def replay(self) -> Replay:
         """The recorded events of this run, to walk one by one (``for frame in session.replay().steps()``)."""
-        self._run.writer.flush()
-        return Replay(self.run_dir)
+        return Replay(self.run_dir, events=self._recorded_events())
 
     def to_html(self, path: str | os.PathLike | None = None) -> Path:
         """Write this run's report as one self-contained HTML file (default: in the run folder)."""
         from .report import write_html_report
 
+        if not self._run.writer.attached and not self.run_dir.exists():
+            raise PipetestError(f"nothing has run in this session yet, so run {self.run_id} has no report; "
+                                "run a step first")
         self._run.writer.flush()
         return write_html_report(self.run_dir, path)
 

@@ -22,11 +22,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,34 +293,131 @@ class RunFolder:
 
 
 class RunWriter:
-    """The single writer of a run: appends events, keeps the record, holds the folder's lock."""
+    """The single writer of a run: appends events, keeps the record, holds the folder's lock.
 
-    def __init__(self, folder: RunFolder, record: RunRecord, snapshot_interval: float = 0.1,
-                 lock_wait: float = 0.0):
+    It takes nothing on disk until something runs: events before that (a new run's header, the
+    corrections a reopened run needs) are folded into the record in memory and ``held``; the first
+    ``emit`` (``attach``) creates the folder of a new run, takes the lock and writes them. So creating
+    a run, or opening a recorded one, and closing it again leaves the disk as it was.
+    """
+
+    def __init__(self, folder: RunFolder, record: RunRecord, snapshot_interval: float = 0.1, *,
+                 new: bool = False, lock_wait: float = 0.0):
         self.folder = folder
         self.record = record
         self.snapshot_interval = snapshot_interval
+        self.failed: RecordWriteError | None = None
+        self._new = new
+        self._lock_wait = lock_wait
         self._lock = threading.RLock()
-        self._lock_file = _acquire_lock(folder.path, lock_wait)
-        prepare_for_writing(folder.path)
-        self._events = open(folder.events_path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the run
+        self._lock_file: Any = None
+        self._events: Any = None
+        self._held: list[Event] = []
+        self._on_attach: list[Callable[[], None]] = []
         self._seq = record.data.get("last_seq", -1)
+        self._opened_seq = self._seq
         self._last_snapshot = 0.0
         self._snapshot_cost = 0.0
         self._dirty = False
-        self.failed: RecordWriteError | None = None
 
     @property
     def run_id(self) -> str:
         return self.folder.run_id
+
+    @property
+    def attached(self) -> bool:
+        """Whether this writer holds the folder (it has written, or is about to)."""
+        return self._events is not None
+
+    @property
+    def held(self) -> list[Event]:
+        """Events folded into the record but not written yet (nothing has run since the run was made or opened)."""
+        return list(self._held)
+
+    def on_attach(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, right after the folder is taken (e.g. to kill what a dead runner left)."""
+        self._on_attach.append(callback)
+
+    def attach(self) -> None:
+        """Take the folder for writing: create it (a new run), lock it, write the held events."""
+        with self._lock:
+            if self._events is not None:
+                return
+            if self.failed is not None:
+                raise self.failed
+            try:
+                if self._new:
+                    self._create()
+                else:
+                    self._lock_file = _acquire_lock(self.folder.path, self._lock_wait)
+                    prepare_for_writing(self.folder.path)
+                    if _last_seq_on_disk(self.folder.path) != self._opened_seq:
+                        _release_lock(self._lock_file)
+                        raise PipetestError(f"run {self.folder.path} was written by another process since it "
+                                            "was opened here; open it again (Session.open) to see and continue it")
+                    self._events = open(self.folder.events_path, "a", encoding="utf-8")  # noqa: SIM115 - lives with the run
+                    self._write_held()
+            except OSError as exc:
+                self.failed = RecordWriteError(str(self.folder.path), exc.strerror or str(exc))
+                raise self.failed from exc
+            callbacks, self._on_attach = self._on_attach, []
+        for callback in callbacks:
+            callback()
+
+    def _create(self) -> None:
+        """Make a new run's folder whole or not at all: built under a hidden name, then renamed.
+
+        The lock and the event log stay open across the rename, so a kill at any moment leaves
+        either no run or a run that reopens.
+        """
+        final = self.folder.path
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            raise PipetestError(f"cannot start run {final.name}: {final} already exists (something wrote into "
+                                "the run's folder before its first step); move it away, or start a new run")
+        building = final.with_name(f".{final.name}.creating")
+        building.mkdir()
+        try:
+            self._lock_file = _acquire_lock(building)
+            self._events = open(building / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - lives with the run
+            self.folder.path = building
+            self._write_held()
+            os.rename(building, final)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        finally:
+            self.folder.path = final
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, []
+        for event in held:
+            self._events.write(json.dumps(event.to_dict(), default=str) + "\n")
+        self._events.flush()
+        self._dirty = True
+        self._maybe_snapshot(force=True)
+
+    def _next(self, kind: str, step: str | None, data: dict[str, Any]) -> Event:
+        self._seq += 1
+        return Event(kind=kind, run_id=self.run_id, seq=self._seq, time=time.time(), step=step, data=data)
+
+    def hold(self, kind: str, step: str | None = None, **data: Any) -> Event:
+        """Fold an event into the record now; write it only when something runs (``emit`` once attached)."""
+        with self._lock:
+            if self._events is not None:
+                return self.emit(kind, step, **data)
+            event = self._next(kind, step, data)
+            self.record.apply(event)
+            self._held.append(event)
+            return event
 
     def emit(self, kind: str, step: str | None = None, **data: Any) -> Event:
         """Record one event: append it to the log (flushed), fold it into the record, snapshot."""
         with self._lock:
             if self.failed is not None:
                 raise self.failed
-            self._seq += 1
-            event = Event(kind=kind, run_id=self.run_id, seq=self._seq, time=time.time(), step=step, data=data)
+            self.attach()
+            event = self._next(kind, step, data)
             if kind != EventKind.STEP_OUTPUT:
                 try:
                     self._events.write(json.dumps(event.to_dict(), default=str) + "\n")
@@ -345,7 +443,7 @@ class RunWriter:
     def flush(self) -> None:
         """Write the snapshot now if anything changed since the last one."""
         with self._lock:
-            if self._dirty and self.failed is None:
+            if self._dirty and self.failed is None and self._events is not None:
                 try:
                     self._maybe_snapshot(force=True)
                 except OSError as exc:
@@ -353,9 +451,10 @@ class RunWriter:
                     raise self.failed from exc
 
     def close(self) -> None:
-        """Write the last snapshot (when the disk lets us) and release the folder."""
+        """Write the last snapshot (when the disk lets us) and release the folder; held events are dropped."""
         with self._lock:
-            if self._events.closed:
+            self._held = []
+            if self._events is None or self._events.closed:
                 return
             try:
                 with contextlib.suppress(RecordWriteError):
@@ -364,6 +463,13 @@ class RunWriter:
                 with contextlib.suppress(OSError):
                     self._events.close()
                 _release_lock(self._lock_file)
+
+
+def _last_seq_on_disk(run_dir: Path) -> int:
+    """The newest event sequence number recorded in a run folder (-1 for none)."""
+    with contextlib.suppress(PipetestError, OSError):
+        return load_record(run_dir).data.get("last_seq", -1)
+    return -1
 
 
 def _acquire_lock(run_dir: Path, wait: float = 0.0) -> Any:
@@ -412,7 +518,7 @@ class Workspace:
     root: Path
 
     def __post_init__(self) -> None:
-        self.root = Path(self.root).absolute()
+        self.root = check_workspace_root(self.root)
 
     @property
     def runs_dir(self) -> Path:
@@ -423,10 +529,12 @@ class Workspace:
         return self.root / "cache"
 
     def create_run(self, pipeline_name: str, run_id: str | None = None) -> RunWriter:
+        """A writer for a new run; its folder appears when the first step starts (``RunWriter.attach``)."""
         run_id = run_id or new_run_id(pipeline_name)
         folder = RunFolder(self.runs_dir / run_id)
-        folder.path.mkdir(parents=True, exist_ok=False)
-        return RunWriter(folder, RunRecord.empty())
+        if folder.path.exists():
+            raise PipetestError(f"run folder {folder.path} already exists; pick another run id")
+        return RunWriter(folder, RunRecord.empty(), new=True)
 
     def runs(self) -> list[RunRecord]:
         """Every run, newest first; one that cannot be read is listed as ``RunRecord.unreadable`` (its
@@ -453,7 +561,7 @@ class Workspace:
 
 
 def open_writer(run_dir: Path) -> RunWriter:
-    """Take over an existing run folder for writing (after a crash, or to go on with it)."""
+    """A writer for an existing run folder; it takes the folder (lock, writes) only when something runs."""
     record = load_record(run_dir)
     return RunWriter(RunFolder(Path(run_dir)), record, lock_wait=2.0)
 
@@ -461,3 +569,41 @@ def open_writer(run_dir: Path) -> RunWriter:
 def run_workspace(run_dir: Path) -> Workspace:
     """The workspace a run folder belongs to (``<workspace>/runs/<run_id>``)."""
     return Workspace(Path(run_dir).absolute().parent.parent)
+
+
+class WorkspaceError(PipetestError):
+    """A ``--workspace`` (or Session workspace) that cannot hold runs: a file, a device, /proc, /sys."""
+
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"workspace {path}: {reason}; give a folder (it is created if missing), "
+                         "for example --workspace pipetest_workspace")
+
+
+def check_workspace_root(path: str | os.PathLike) -> Path:
+    """``path`` made absolute, if a workspace can live there: a folder, or a place one can be made.
+
+    Refuses, before any run folder is attempted, what would end in a bare OSError: a file, a device
+    such as /dev/null, a path under a file, and the kernel's /proc and /sys.
+    """
+    import stat
+
+    root = Path(path).absolute()
+    real = os.path.realpath(root)
+    for top in ("/proc", "/sys"):
+        if real == top or real.startswith(top + "/"):
+            raise WorkspaceError(str(root), f"it is under {top}, a kernel file system that cannot hold files")
+    probe = root
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    try:
+        mode = os.stat(probe).st_mode
+    except FileNotFoundError:
+        raise WorkspaceError(str(root), f"{probe} is a broken symbolic link") from None
+    except OSError as exc:
+        raise WorkspaceError(str(root), f"cannot use it: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(mode):
+        what = "a file" if stat.S_ISREG(mode) else "a device or other special file"
+        raise WorkspaceError(str(root), f"it is {what}, not a folder" if probe == root
+                             else f"{probe} is {what}, so no folder can be made under it")
+    return root

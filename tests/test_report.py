@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from pipetest_nb import Session
+from pipetest_nb import PipelineDAG, PipetestError, Session
+from pipetest_nb.executor import PipelineRun
 from pipetest_nb.report import report_json, write_html_report
 
 COL = '<script>alert("col")</script>'
@@ -178,9 +179,18 @@ def test_report_of_a_run_still_starting(tmp_path):
     """A run folder with only its first events (nothing ran yet) still renders."""
     path = write_pipeline(tmp_path / "p", "steps:\n  a: {script: a.py}\n",
                           {"a.py": "def main(input_paths, output_paths, environ_vars, job_args):\n    pass\n"})
-    session = Session(path, tmp_path / "ws", progress=False)
+    run = PipelineRun(PipelineDAG.from_yaml(path), tmp_path / "ws")
     try:
-        page = write_html_report(session.run_dir).read_text()
+        run.writer.attach()  # what the first step does before it starts: the header is on disk, nothing ran
+        page = write_html_report(run.run_dir).read_text()
     finally:
-        session.close()
+        run.close()
     assert '<section id="steps"' in page and "pending" in page
+
+
+def test_a_session_where_nothing_ran_has_no_report_yet(tmp_path):
+    path = write_pipeline(tmp_path / "p", "steps:\n  a: {script: a.py}\n",
+                          {"a.py": "def main(input_paths, output_paths, environ_vars, job_args):\n    pass\n"})
+    with Session(path, tmp_path / "ws", progress=False) as session, \
+            pytest.raises(PipetestError, match="nothing has run in this session yet"):
+        session.to_html(tmp_path / "r.html")

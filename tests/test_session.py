@@ -112,7 +112,9 @@ def test_reset_starts_a_new_run_and_keeps_the_old(tmp_path):
         session.reset()
         assert session.run_id != old and session.status == {"produce": "pending", "consume": "pending"}
         assert seen == [(EventKind.RUN_STARTED, session.run_id)]  # views hear of the new run at once
-        assert [r["run_id"] for r in session.runs()][1] == old
+        assert [r["run_id"] for r in session.runs()] == [old]  # the new run is on disk once a step runs
+        session.step()
+        assert [r["run_id"] for r in session.runs()] == [session.run_id, old]
 
 
 def test_unknown_step_and_output_are_named(tmp_path):

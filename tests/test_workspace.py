@@ -55,8 +55,9 @@ def test_unreadable_snapshot_falls_back_to_the_event_log(tmp_path):
 def test_second_writer_is_refused_until_the_first_closes(tmp_path):
     writer = Workspace(tmp_path).create_run("p")
     started(writer)
+    second = open_writer(writer.folder.path)  # reading is allowed; writing is not
     with pytest.raises(RunLockedError, match="being written by another process"):
-        open_writer(writer.folder.path)
+        second.emit(EventKind.STEP_STARTED, "b")
     writer.close()
     again = open_writer(writer.folder.path)
     again.emit(EventKind.STEP_STARTED, "b")

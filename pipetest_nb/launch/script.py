@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import safe_str
 from .base import StepJob
 
 _LAUNCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -244,7 +245,7 @@ def classify_exception(exc: BaseException, job: StepJob) -> ScriptResult:
         result.error_message = f"{name}: {import_hint(exc)}{where}"
     else:
         result.error_type = "execution_error"
-        text = str(exc)
+        text = safe_str(exc)  # a script's exception whose __str__ raises is still its own failure
         result.error_message = f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
     return result
 

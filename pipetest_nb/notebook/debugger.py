@@ -471,7 +471,10 @@ class Debugger(widgets.VBox):
             Path(self.session_kwargs.get("workspace", DEFAULT_WORKSPACE)))
         current = str(self.session.run_dir) if self.session is not None else ""
         options = [(f"runs in {workspace.root.name}/ — pick one to open", "")]
-        for record in workspace.runs():  # an unreadable run is listed as "unreadable: why"
+        records = workspace.runs()
+        if self.session is not None and self.session.run_id not in {r.run_id for r in records}:
+            options.append((f"{self.session.run_id} · new, nothing ran yet (shown)", current))  # not on disk yet
+        for record in records:  # an unreadable run is listed as "unreadable: why"
             summary = record.summary()
             counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items())
             run_dir = str(workspace.runs_dir / summary["run_id"])

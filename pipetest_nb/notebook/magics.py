@@ -114,7 +114,9 @@ class PipetestMagics(Magics):
         return self._session().run(until=args.until, from_=args.from_, jobs=args.jobs)
 
     def _load_step(self, args: argparse.Namespace) -> None:
-        self.shell.set_next_input(step_code(self._session(), args.step), replace=False)
+        session = self._session()
+        session.take_run_folder()  # the cell writes into this run's folder: it must exist and be this run's
+        self.shell.set_next_input(step_code(session, args.step), replace=False)
 
     def _debug(self, args: argparse.Namespace) -> None:
         session = self._session()

@@ -18,7 +18,7 @@ import yaml
 
 from pipetest_nb import PipelineDAG, PipetestError, Session
 from pipetest_nb.events import StepStatus
-from pipetest_nb.workspace import load_record
+from pipetest_nb.workspace import Workspace, load_record
 
 STEP = """
 import time
@@ -62,6 +62,10 @@ def test_runner_killed_at_random_points_always_reopens(tmp_path):
         runner.send_signal(signal.SIGKILL)
         runner.wait(10)
         runner.stdout.close()
+        if not run_dir.exists():  # killed before its first step: no run, and nothing half-made left listed
+            assert not [r for r in Workspace(tmp_path / "ws").runs() if r.run_id == run_dir.name]
+            clean += 1
+            continue
         json.loads((run_dir / "run.json").read_text())  # the snapshot is whole
         before = load_record(run_dir)
         done_before = {s: e.get("attempts") for s, e in before.steps.items()
@@ -76,6 +80,95 @@ def test_runner_killed_at_random_points_always_reopens(tmp_path):
         clean += 1
     assert clean == 20
     print(f"SIGKILL loop: {clean}/20 runs reopened cleanly")
+
+
+#: The runner, with a fault injected into its record writes: each rewrite of run.json pauses between
+#: writing the temporary file and renaming it over run.json, and says so, so that a kill lands there.
+SLOW_REWRITES = """
+import os, sys, time
+real_fsync = os.fsync
+
+def slow_fsync(fd):
+    real_fsync(fd)
+    if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"):
+        print("rewriting", flush=True)
+        time.sleep(0.3)
+
+os.fsync = slow_fsync
+from pipetest_nb.session import Session
+session = Session(sys.argv[1], sys.argv[2], progress=False, isolation="subprocess", cache=False)
+print(session.run_dir, flush=True)
+session.run_all()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nth", [1, 2, 4])
+def test_runner_killed_while_rewriting_run_json_reopens(tmp_path, nth):
+    pipeline = chain_pipeline(tmp_path / "p", length=3)
+    runner = subprocess.Popen([sys.executable, "-c", SLOW_REWRITES, str(pipeline), str(tmp_path / "ws")],
+                              stdout=subprocess.PIPE, text=True)
+    run_dir = Path(runner.stdout.readline().strip())
+    seen = 0
+    while seen < nth:
+        line = runner.stdout.readline()
+        assert line, "the runner ended before the rewrite to kill it in"
+        seen += line.strip() == "rewriting"
+    runner.send_signal(signal.SIGKILL)  # the temporary file is written, run.json not yet replaced
+    runner.wait(10)
+    runner.stdout.close()
+    assert list(run_dir.glob(".run.json.*.tmp")), "the kill did not land inside a rewrite"
+    json.loads((run_dir / "run.json").read_text())
+    with Session.open(run_dir, progress=False, cache=False) as session:
+        assert session.run_all().success
+        assert session.outputs("s2")["out"].joinpath("v.txt").read_text() == "012"
+    assert not list(run_dir.glob(".run.json.*.tmp"))  # cleaned when the run was next written
+
+
+#: The runner with the cache on, a fault injected into cache writes: each file copied into an entry
+#: pauses first, and says so, so that a kill lands while an entry is half written.
+SLOW_CACHE_WRITES = """
+import sys, time
+from pipetest_nb import cache
+real_copy = cache._copy_file
+
+def slow_copy(src, dst, mode):
+    if "/cache/" in dst:
+        print("caching", flush=True)
+        time.sleep(0.3)
+    return real_copy(src, dst, mode)
+
+cache._copy_file = slow_copy
+from pipetest_nb.session import Session
+session = Session(sys.argv[1], sys.argv[2], progress=False, isolation="subprocess")
+print(session.run_dir, flush=True)
+session.run_all()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nth", [1, 3])
+def test_runner_killed_while_writing_the_cache_reopens_and_the_cache_stays_true(tmp_path, nth):
+    pipeline = chain_pipeline(tmp_path / "p", length=4)
+    ws = tmp_path / "ws"
+    runner = subprocess.Popen([sys.executable, "-c", SLOW_CACHE_WRITES, str(pipeline), str(ws)],
+                              stdout=subprocess.PIPE, text=True)
+    run_dir = Path(runner.stdout.readline().strip())
+    seen = 0
+    while seen < nth:
+        line = runner.stdout.readline()
+        assert line, "the runner ended before the cache write to kill it in"
+        seen += line.strip() == "caching"
+    runner.send_signal(signal.SIGKILL)
+    runner.wait(10)
+    runner.stdout.close()
+    with Session.open(run_dir, progress=False) as session:
+        assert session.run_all().success
+        assert session.outputs("s3")["out"].joinpath("v.txt").read_text() == "0123"
+    with Session(pipeline, ws, progress=False) as fresh:  # every step from the cache: whole entries only
+        assert fresh.run_all().success
+        assert set(fresh.status.values()) == {StepStatus.CACHED}
+        assert fresh.outputs("s3")["out"].joinpath("v.txt").read_text() == "0123"
 
 
 def test_a_full_disk_is_a_clear_error_and_the_run_reopens(tmp_path):

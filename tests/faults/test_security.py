@@ -25,10 +25,12 @@ def test_step_and_output_names_cannot_leave_the_workspace(tmp_path, name):
 
 
 def test_symlinked_output_folder_is_refused_at_run_time(case, tmp_path):
-    c = case({"a": {"script": "a.py", "outputs": {"out": {}}}}, {"a.py": "def main(*a):\n    pass\n"})
+    c = case({"first": {"script": "a.py"}, "a": {"script": "a.py", "outputs": {"out": {}}, "depends_on": ["first"]}},
+             {"a.py": "def main(*a):\n    pass\n"})
     outside = tmp_path / "outside"
     outside.mkdir()
     with c.session() as session:
+        session.step()  # the run folder exists once a step has run
         link = session.run_dir / "steps" / "a" / "outputs" / "out"
         link.parent.mkdir(parents=True)
         link.symlink_to(outside)

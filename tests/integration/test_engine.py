@@ -189,7 +189,8 @@ def test_a_second_writer_gets_a_clear_error(tmp_path):
 
     dag = make(tmp_path, {"a": {"script": "rw.py", "outputs": {"out": {}}}}, {"rw.py": s.READ_WRITE_PARQUET})
     with Session(dag, tmp_path / "ws", progress=False) as session:
-        code = f"from pipetest_nb.session import Session; Session.open({str(session.run_dir)!r})"
+        session.step()  # the run is on disk and this session holds it
+        code = f"from pipetest_nb.session import Session; Session.open({str(session.run_dir)!r}).run_step('a')"
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert done.returncode != 0 and "RunLockedError" in done.stderr
         assert "being written by another process" in done.stderr
@@ -218,8 +219,9 @@ def test_runner_killed_mid_step_reopens_and_finishes(tmp_path):
                               stdout=subprocess.PIPE, text=True)
     run_dir = Path(runner.stdout.readline().strip())
     deadline = time.time() + 60
-    while not any(e.get("step") == "slow" and e.get("data", {}).get("pid")
-                  for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())):
+    while not (run_dir / "events.jsonl").exists() or not any(  # the folder appears with the first step
+            e.get("step") == "slow" and e.get("data", {}).get("pid")
+            for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())):
         assert time.time() < deadline, "the slow step never started"
         time.sleep(0.05)
     a_output = run_dir / "steps" / "a" / "outputs" / "out" / "data.parquet"
@@ -230,10 +232,10 @@ def test_runner_killed_mid_step_reopens_and_finishes(tmp_path):
 
     with Session.open(run_dir, progress=False) as session:
         assert session.status["slow"] == StepStatus.INTERRUPTED and session.status["a"] == StepStatus.SUCCEEDED
+        result = session.run_all()  # the takeover (killing what the dead runner left) comes with the first write
+        assert result.success, result.error
         reopened = [e for e in session.history() if e.kind == EventKind.RUN_REOPENED]
         assert reopened and reopened[0].data["killed_leftovers"] == ["slow"]
-        result = session.run_all()
-        assert result.success, result.error
         assert session.record["steps"]["a"]["attempts"] == 1 and a_output.stat().st_mtime_ns == a_mtime
         assert session.record["steps"]["slow"]["attempts"] == 2
 
