@@ -92,7 +92,7 @@ def slow_fsync(fd):
     real_fsync(fd)
     if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"):
         print("rewriting", flush=True)
-        time.sleep(0.3)
+        time.sleep(0.1)
 
 os.fsync = slow_fsync
 from pipetest_nb.session import Session
@@ -103,9 +103,9 @@ session.run_all()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("nth", [1, 2, 4])
+@pytest.mark.parametrize("nth", [2, 3])  # the 1st rewrite is of a run folder not yet in place
 def test_runner_killed_while_rewriting_run_json_reopens(tmp_path, nth):
-    pipeline = chain_pipeline(tmp_path / "p", length=3)
+    pipeline = chain_pipeline(tmp_path / "p", length=10)
     runner = subprocess.Popen([sys.executable, "-c", SLOW_REWRITES, str(pipeline), str(tmp_path / "ws")],
                               stdout=subprocess.PIPE, text=True)
     run_dir = Path(runner.stdout.readline().strip())
@@ -120,8 +120,10 @@ def test_runner_killed_while_rewriting_run_json_reopens(tmp_path, nth):
     assert list(run_dir.glob(".run.json.*.tmp")), "the kill did not land inside a rewrite"
     json.loads((run_dir / "run.json").read_text())
     with Session.open(run_dir, progress=False, cache=False) as session:
+        left = [s for s, status in session.status.items() if status != StepStatus.SUCCEEDED]
+        assert left, "the kill landed after the last step: nothing to go on with"
         assert session.run_all().success
-        assert session.outputs("s2")["out"].joinpath("v.txt").read_text() == "012"
+        assert session.outputs("s9")["out"].joinpath("v.txt").read_text() == "0123456789"
     assert not list(run_dir.glob(".run.json.*.tmp"))  # cleaned when the run was next written
 
 
