@@ -741,7 +741,7 @@ def _snapshot(paths: dict[str, str]) -> dict[str, dict[str, tuple]]:
             candidates = [(os.path.relpath(os.path.join(d, f), root), os.path.join(d, f))
                           for d, _dirs, names in os.walk(root) for f in names]
         else:
-            candidates = [(root.name, str(root))]
+            candidates = [(root.name, os.path.realpath(root))]
         for rel, file in candidates:
             with contextlib.suppress(OSError, CacheUnavailable):
                 st = os.lstat(file) if root.is_dir() else os.stat(file)
@@ -897,13 +897,17 @@ def reuse_upstream(run: PipelineRun, steps: list[str]) -> None:
         if source is None:
             raise PipetestError(f"step '{step}' is needed by the steps to run, but no run in {run.workspace.root} "
                                 f"has its outputs; run it first (e.g. without --from)")
-        from .cache import copy_tree
+        from .cache import CacheUnavailable, copy_tree
 
         record, entry = source
         outputs = {}
         for name, path in (entry.get("outputs") or {}).items():
             target = run.writer.folder.output_dir(step, name)
-            copy_tree(Path(path), target)  # a copy: a step editing it must not change the older run
+            try:
+                copy_tree(Path(path), target)  # a copy: a step editing it must not change the older run
+            except (OSError, CacheUnavailable) as exc:
+                raise PipetestError(f"cannot reuse output '{name}' of step '{step}' from run {record.run_id}: "
+                                    f"{exc}; run the step instead (e.g. without --from)") from exc
             outputs[name] = str(target)
         run._emit(EventKind.STEP_FINISHED, step, status=StepStatus.CACHED, cached_from=record.run_id,
                   outputs=outputs, metrics=entry.get("metrics") or {},

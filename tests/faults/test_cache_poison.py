@@ -260,3 +260,15 @@ def test_a_report_of_a_record_holding_an_undecodable_name_renders(case, tmp_path
     html = write_html_report(run_dir).read_text(encoding="utf-8")
     assert "wrote bad\\xff.csv" in html
     assert report_json(run_dir)["steps"]["produce"]["warnings"] == ["wrote bad\\xff.csv"]
+
+
+def test_outputs_reused_from_an_older_run_are_copies_it_keeps_its_bytes(case):
+    from pipetest_nb.executor import PipelineExecutor
+
+    c = case(*_chain("def main(*a):\n    pass\n"))
+    first_dir, _ = _run(c, cache=False)
+    (c.folder / "consume.py").write_text(EDIT_INPUT_IN_PLACE)  # now run the consumer alone, and it edits its input
+    consume_alone = PipelineExecutor(c.root / "ws", cache=False).execute_pipeline(
+        c.dag, data_source="files", from_steps=["consume"])
+    assert consume_alone.steps["consume"].success and consume_alone.steps["produce"].status == StepStatus.CACHED
+    assert (first_dir / "steps" / "produce" / "outputs" / "out" / "t.csv").read_bytes() == ORIGINAL
