@@ -79,7 +79,7 @@ def kill_seen(seen: dict[int, Any]) -> None:
     """SIGKILL the processes of a step's tree that are still running (and still the same processes)."""
     import psutil
 
-    for proc in seen.values():
+    for proc in list(seen.values()):  # the sampler may add to it meanwhile
         with contextlib.suppress(psutil.Error):
             if proc.is_running():
                 proc.kill()
