@@ -616,42 +616,54 @@ _HOLDER = re.compile(r"pid (\d+) on (\S+)")
 
 def writer_alive(run_dir: Path, data: dict[str, Any]) -> bool | None:
     """Whether a process is still writing this run: True, False (it is gone), or None (cannot tell:
-    another host). Read-only: the lock file is read if it exists, never created or locked."""
+    another host). The lock file says who wrote last ("pid N on host"); when that process lives, the
+    kernel says whether it still holds the lock. Nothing is created or written."""
     lock_path = Path(run_dir) / LOCK_FILE
     host = socket.gethostname()
-    pid, pid_host = None, None
     try:
         st = os.lstat(lock_path)
     except OSError:
         st = None
     if st is not None and stat.S_ISREG(st.st_mode):
-        text = (read_small_file(lock_path, 4096) or b"").decode("utf-8", errors="replace")
-        match = _HOLDER.search(text)
+        match = _HOLDER.search((read_small_file(lock_path, 4096) or b"").decode("utf-8", errors="replace"))
         if match:
             pid, pid_host = int(match.group(1)), match.group(2)
-        if pid_host in (None, host):
-            held = _lock_held(st)
-            if held is not None:
-                return held
+            if pid_host != host:
+                return None
+            return _process_alive(pid, None) and _lock_held(lock_path, st)
     runner = data.get("runner") if isinstance(data.get("runner"), dict) else {}
-    if pid is None:
-        reopened = [r for r in data.get("reopened") or [] if isinstance(r, dict) and isinstance(r.get("pid"), int)]
-        pid = reopened[-1]["pid"] if reopened else runner.get("pid")
-        pid_host = runner.get("host")
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid_host != host:
+    reopened = [r for r in data.get("reopened") or [] if isinstance(r, dict) and isinstance(r.get("pid"), int)]
+    pid = reopened[-1]["pid"] if reopened else runner.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or runner.get("host") != host:
         return None
-    created = runner.get("create_time") if runner.get("pid") == pid else None
-    return _process_alive(pid, created)
+    return _process_alive(pid, runner.get("create_time") if runner.get("pid") == pid else None)
 
 
-def _lock_held(st: os.stat_result) -> bool | None:
-    """Whether any process holds a lock on the file ``st`` describes, from /proc/locks (None: unknown)."""
+def _lock_held(path: Path, st: os.stat_result) -> bool:
+    """Whether some process holds the lock of ``path``: listed in /proc/locks, else (another file system's
+    device numbers, no /proc) a shared lock that cannot be had, let go at once."""
+    import fcntl
+
     text = read_small_file(Path("/proc/locks"))  # a proc file: its size reads as 0, its text is there
-    if text is None:
-        return None
     wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    return any(len(fields) > 5 and fields[5] == wanted for fields in
-               (line.split() for line in text.decode("ascii", errors="replace").splitlines()))
+    if text and any(len(f) > 5 and f[5] == wanted for f in (line.split() for line in text.decode(
+            "ascii", errors="replace").splitlines())):
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _process_alive(pid: int, created: float | None) -> bool:

@@ -217,39 +217,89 @@ def damaged(variant: tuple, base_run: Path, root: Path) -> Path:
     return run_dir
 
 
-def within(seconds: float, call: Callable[[], Any]) -> tuple[str, Any]:
-    """("ok", result) or ("error", exception), in a watched thread: a hang fails the test, not the suite."""
-    outcome: list[tuple[str, Any]] = []
+def _limited() -> None:
+    """In the child: at most 3 GiB of address space, so reading /dev/zero is a MemoryError there, not an OOM here."""
+    import resource
 
-    def target() -> None:
-        try:
-            outcome.append(("ok", call()))
-        except BaseException as exc:  # noqa: BLE001 - judged by the caller
-            outcome.append(("error", exc))
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"still reading after {seconds} s: a hang")
-    return outcome[0]
-
-
-def assert_clear(outcome: tuple[str, Any], file: str | None, run_dir: Path) -> None:
-    from pipetest_nb.exceptions import RunRecordError
-
-    kind, value = outcome
-    if file is None:
-        assert kind == "ok", f"should open, got {type(value).__name__}: {value}"
-        return
-    assert kind == "error", "should be refused with a RunRecordError, but it opened"
-    assert isinstance(value, RunRecordError), f"bare {type(value).__name__}: {value}"
-    assert str(run_dir) in str(value) and file in str(value), str(value)
+    resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 
 
 def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipetest_nb.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, preexec_fn=_limited)
+
+
+# In a child process (bounded memory, a deadline per call): each reader on each folder, one JSON line each.
+READERS = r"""
+import json, sys, threading
+from pathlib import Path
+
+def within(seconds, call):
+    outcome = []
+    def target():
+        try:
+            outcome.append(("ok", call()))
+        except BaseException as exc:
+            outcome.append(("error", exc))
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return outcome[0] if outcome else ("hang", None)
+
+def report(what, outcome):
+    kind, value = outcome
+    line = {"what": what, "outcome": kind}
+    if kind == "error":
+        line.update(type=type(value).__name__, message=str(value)[:2000])
+    elif kind == "ok":
+        line["value"] = value
+    print(json.dumps(line, default=str), flush=True)
+
+from pipetest_nb import Session
+from pipetest_nb.workspace import load_record
+
+def load(run_dir):
+    record = load_record(run_dir)
+    return {s: record.step_status(s) for s in ("a", "b")}
+
+def open_and_close(run_dir):
+    with Session.open(run_dir, progress=False) as session:
+        return dict(session.status)
+
+args = json.loads(sys.argv[1])
+for run_dir in args["runs"]:
+    report(["load_record", Path(run_dir).name], within(20, lambda: load(run_dir)))
+    report(["Session.open", Path(run_dir).name], within(30, lambda: open_and_close(run_dir)))
+if args.get("debugger"):
+    def labels():
+        from pipetest_nb import Debugger
+        debugger = Debugger(workspace=args["debugger"])
+        try:
+            return [label for label, _ in debugger.runs_dropdown.options][1:]
+        finally:
+            debugger.close()
+    report(["debugger", ""], within(120, labels))
+"""
+
+
+def run_readers(runs: list[Path], debugger: Path | None = None) -> dict[tuple[str, str], dict]:
+    """What each reader did on each run folder: {(reader, folder name): {"outcome": ok|error|hang, ...}}."""
+    done = subprocess.run([sys.executable, "-c", READERS, json.dumps({"runs": [str(r) for r in runs],
+                                                                     "debugger": str(debugger or "")})],
+                          capture_output=True, text=True, timeout=900, preexec_fn=_limited)
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return {tuple(line["what"]): line for line in lines}
+
+
+def assert_clear(outcome: dict | None, file: str | None, run_dir: Path) -> None:
+    assert outcome is not None, "the reader never answered (its process died: out of memory?)"
+    assert outcome["outcome"] != "hang", "still reading after the deadline: a hang"
+    if file is None:
+        assert outcome["outcome"] == "ok", f"should open, got {outcome.get('type')}: {outcome.get('message')}"
+        return
+    assert outcome["outcome"] == "error", "should be refused with a RunRecordError, but it opened"
+    assert outcome["type"] == "RunRecordError", f"bare {outcome['type']}: {outcome['message']}"
+    assert str(run_dir) in outcome["message"] and file in outcome["message"], outcome["message"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,22 +307,22 @@ def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def reader_outcomes(base_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("readers")
+    runs = [damaged(variant, base_run, root) for variant in VARIANTS]
+    return root / "ws" / "runs", run_readers(runs)
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
-def test_load_record_and_session_open_refuse_clearly_or_open(variant, base_run, tmp_path):
-    run_dir = damaged(variant, base_run, tmp_path)
-    _, file, _ = variant
-    outcome = within(20, lambda: load_record(run_dir))
-    assert_clear(outcome, file, run_dir)
+def test_load_record_and_session_open_refuse_clearly_or_open(variant, reader_outcomes):
+    runs_dir, outcomes = reader_outcomes
+    name, file, _ = variant
+    loaded = outcomes.get(("load_record", name))
+    assert_clear(loaded, file, runs_dir / name)
     if file is None:
-        record = outcome[1]
-        assert {s: record.step_status(s) for s in ("a", "b")} == {"a": "succeeded", "b": "succeeded"}
-
-    def open_and_close() -> dict:
-        with Session.open(run_dir, progress=False) as session:
-            return dict(session.status)
-
-    outcome = within(30, open_and_close)
-    assert_clear(outcome, file, run_dir)
+        assert loaded["value"] == {"a": "succeeded", "b": "succeeded"}
+    assert_clear(outcomes.get(("Session.open", name)), file, runs_dir / name)
 
 
 @pytest.mark.slow
@@ -325,15 +375,9 @@ def test_pipetest_runs_lists_unreadable_runs_with_the_reason(damaged_workspace):
 
 
 def test_the_debuggers_run_list_shows_unreadable_runs_with_the_reason(damaged_workspace):
-    from pipetest_nb import Debugger
-
-    kind, debugger = within(120, lambda: Debugger(workspace=damaged_workspace))
-    assert kind == "ok", debugger
-    try:
-        labels = [label for label, _ in debugger.runs_dropdown.options][1:]
-    finally:
-        debugger.close()
-    _listed(labels)
+    listed = run_readers([], debugger=damaged_workspace).get(("debugger", ""))
+    assert listed is not None and listed["outcome"] == "ok", listed
+    _listed(listed["value"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -440,6 +484,8 @@ def test_a_running_run_whose_writer_is_gone_shows_as_interrupted(tmp_path, lock_
         assert _state(ws) == before  # ...and reading wrote nothing: no lock file, no snapshot
     finally:
         alive.close()
+    # its writer (this process) lives on but let the run go while it said running: nobody writes it now
+    assert load_record(alive.folder.path).summary()["status"] == "interrupted"
 
 
 def test_runs_of_a_workspace_that_cannot_be_read_do_not_break_the_list(tmp_path, base_run):
@@ -449,8 +495,12 @@ def test_runs_of_a_workspace_that_cannot_be_read_do_not_break_the_list(tmp_path,
     shutil.copytree(base_run, bad)
     (bad / "run.json").unlink()
     os.mkfifo(bad / "run.json")
-    kind, runs = within(20, ws.runs)
-    assert kind == "ok", runs
+    found: list = []
+    thread = threading.Thread(target=lambda: found.append(ws.runs()), daemon=True)  # a FIFO: never block on it
+    thread.start()
+    thread.join(20)
+    assert found, "Workspace.runs() still reading after 20 s: a hang"
+    [runs] = found
     assert [r.problem is None for r in runs] == [True, False]
     assert runs[1].summary()["status"].startswith("unreadable: run.json: is a FIFO")
     with pytest.raises(PipetestError, match="cannot read run .*bad: run.json: is a FIFO"):
