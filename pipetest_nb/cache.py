@@ -404,7 +404,7 @@ class StepCache:
     def drop(self, entry: dict[str, Any]) -> None:
         """Remove an entry (first renamed away, so that no reader sees it half-deleted)."""
         folder = Path(entry["path"])
-        trash = folder.with_name(f".{folder.name}.{os.getpid()}.dropped")
+        trash = folder.with_name(f".{folder.name}.{os.getpid()}.{time.time_ns()}.dropped")
         with contextlib.suppress(OSError):
             os.replace(folder, trash)
             shutil.rmtree(trash, ignore_errors=True)

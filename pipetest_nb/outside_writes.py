@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .cache import display_path
 from .events import StepStatus
@@ -75,11 +76,14 @@ def _tree(root: Path, skip: set[str], into: dict[str, _Entry]) -> None:
 class OutsideWrites:
     """A picture of what a step must not touch, taken before it runs and compared after."""
 
-    def __init__(self, step: str, run_dir: Path, roots: list[Path], skip: set[str]):
+    def __init__(self, step: str, run_dir: Path, roots: list[Path], skip: set[str],
+                 states: Callable[[], dict[str, Any]] | None = None):
         self.step = step
         self.run_dir = Path(run_dir)
         self._roots = roots
         self._skip = skip
+        self._states = states  # each settled step's (status, attempts): a step that started again meanwhile
+        self._before_states = states() if states else {}  # (a retry in a parallel run) rewrote its own folder
         self._watched = self._trees()
         self._record: dict[str, _Entry] = {}
         for item in _listing(self.run_dir):
@@ -90,10 +94,10 @@ class OutsideWrites:
 
     @classmethod
     def take(cls, step: str, run_dir: Path, finished_steps: list[str], cache_entries: list[Path],
-             inputs: list[str]) -> OutsideWrites:
+             inputs: list[str], states: Callable[[], dict[str, Any]] | None = None) -> OutsideWrites:
         """The picture before ``step`` runs; ``finished_steps`` are steps whose folders must not change."""
         roots = [Path(run_dir) / "steps" / s for s in finished_steps if s != step] + [Path(p) for p in cache_entries]
-        return cls(step, Path(run_dir), roots, {os.path.abspath(p) for p in inputs})
+        return cls(step, Path(run_dir), roots, {os.path.abspath(p) for p in inputs}, states)
 
     @classmethod
     def for_step(cls, run: PipelineRun, step: str, job: StepJob) -> OutsideWrites:
@@ -101,7 +105,12 @@ class OutsideWrites:
         settled = [s for s, status in run.statuses.items() if status in _SETTLED]
         keys = [run.writer.record.steps.get(s, {}).get("cache_key") for s in settled]
         entries = [run.cache.root / k for k in keys if isinstance(k, str) and (run.cache.root / k).is_dir()]
-        return cls.take(step, run.run_dir, settled, entries, list(job.input_paths.values()))
+
+        def states() -> dict[str, Any]:
+            steps = run.writer.record.steps
+            return {s: (steps.get(s, {}).get("status"), steps.get(s, {}).get("attempts")) for s in settled}
+
+        return cls.take(step, run.run_dir, settled, entries, list(job.input_paths.values()), states)
 
     def _trees(self) -> dict[str, _Entry]:
         found: dict[str, _Entry] = {}
@@ -113,6 +122,11 @@ class OutsideWrites:
     def changes(self) -> str | None:
         """One warning naming the step and what it changed outside its outputs, or None."""
         found = _compare(self._watched, self._trees())
+        if self._states is not None:
+            now = self._states()
+            moved = [str(self.run_dir / "steps" / s) + os.sep for s, state in self._before_states.items()
+                     if now.get(s) != state]
+            found = [(verb, path) for verb, path in found if not any(path.startswith(m) for m in moved)]
         found += self._record_changes()
         found += self._beside_changes()
         if not found:

@@ -272,3 +272,20 @@ def test_outputs_reused_from_an_older_run_are_copies_it_keeps_its_bytes(case):
         c.dag, data_source="files", from_steps=["consume"])
     assert consume_alone.steps["consume"].success and consume_alone.steps["produce"].status == StepStatus.CACHED
     assert (first_dir / "steps" / "produce" / "outputs" / "out" / "t.csv").read_bytes() == ORIGINAL
+
+
+def test_well_behaved_steps_side_by_side_raise_no_outside_write_warning(case):
+    write = "import time\n" + PRODUCE + "    time.sleep(0.3)  # so that the three overlap\n"
+    steps = {"produce": {"script": "produce.py", "outputs": {"out": {}}},
+             **{name: {"script": "w.py", "inputs": {"IN": {"from": "produce.out"}}, "outputs": {"out": {}}}
+                for name in ("left", "right", "middle")},
+             "join": {"script": "w.py", "inputs": {"IN": {"from": "left.out"}}, "depends_on": ["right", "middle"],
+                      "outputs": {"out": {}}}}
+    c = case(steps, {"produce.py": PRODUCE, "w.py": write})
+    for _ in range(2):  # once running, once from the cache
+        with c.session(cache=True) as session:
+            session.run_all(jobs=3)
+            record = load_record(session.run_dir)
+        assert all(s["status"] in StepStatus.DONE_OK for s in record.steps.values())
+        for name, step in record.steps.items():
+            assert not step.get("warnings"), (name, step.get("warnings"))
