@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,12 @@ STEP_DEFAULTS_KEYS = ("env", "args")
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+MAX_TIMEOUT = 7 * 24 * 3600  # seconds; far beyond any step, well inside every timer and poll limit
+MAX_RETRIES = 100
+MEMORY_RANGE = (10**6, 2**50)  # bytes: below 1 MB no interpreter starts (``memory: 2`` means 2 bytes)
+MAX_NAME_BYTES = 255  # a folder name, on every common file system
+MAX_FILE_BYTES = 2**20  # a pipeline file; the pure-Python YAML reader needs seconds per MiB
+_WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(10))})
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 2**10, "ki": 2**10, "m": 1e6, "mb": 1e6,
                  "mib": 2**20, "mi": 2**20, "g": 1e9, "gb": 1e9, "gib": 2**30, "gi": 2**30,
                  "t": 1e12, "tb": 1e12, "tib": 2**40, "ti": 2**40}
@@ -231,7 +238,7 @@ class PipelineDAG:
         """Read a YAML pipeline file with a safe loader."""
         import yaml
 
-        from ._yaml import load_yaml
+        from ._yaml import DocumentLimitError, load_yaml
 
         path = Path(path)
         text = _read_text(path)
@@ -240,10 +247,12 @@ class PipelineDAG:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
+            limit = isinstance(exc, DocumentLimitError)
             raise PipelineSpecError([SpecProblem(
-                f"YAML syntax error: {problem}", file=str(path),
+                problem if limit else f"YAML syntax error: {problem}", file=str(path),
                 line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-                hint="fix the YAML syntax at that position")], source=str(path)) from None
+                key=exc.key if limit else None,
+                hint=None if limit else "fix the YAML syntax at that position")], source=str(path)) from None
         except RecursionError:
             raise PipelineSpecError([SpecProblem("YAML nested too deeply", file=str(path))],
                                     source=str(path)) from None
@@ -270,6 +279,9 @@ class PipelineDAG:
             raise PipelineSpecError([SpecProblem(f"JSON syntax error: {exc.msg}", file=str(path),
                                                  line=exc.lineno, column=exc.colno)],
                                     source=str(path)) from None
+        except (RecursionError, ValueError) as exc:  # nesting past the parser's stack; a 5000-digit number
+            why = "values are nested too deeply" if isinstance(exc, RecursionError) else f"cannot read a value: {exc}"
+            raise PipelineSpecError([SpecProblem(why, file=str(path))], source=str(path)) from None
         parser = _Parser(path.parent.absolute(), path)
         for key in duplicates:
             parser.problem(f"key '{key}' appears more than once", key=key, hint="keep one of them")
@@ -283,7 +295,9 @@ class PipelineDAG:
         ``check_files=False`` accepts scripts that no longer exist: a recorded run must always reopen.
         """
         base = Path(base_dir).absolute() if base_dir is not None else Path.cwd()
-        return _Parser(base, None, check_files=check_files).parse(copy.deepcopy(data))
+        parser = _Parser(base, None, check_files=check_files)
+        parser.check_shape(data)  # before deepcopy, which would recurse through any depth
+        return parser.parse(copy.deepcopy(data))
 
     @classmethod
     def from_networkx(cls, graph: nx.DiGraph, base_dir: str | os.PathLike | None = None) -> PipelineDAG:
@@ -495,13 +509,13 @@ def _binding_producer(value: Any, steps: dict[str, Any]) -> str | None:
 
 
 def _read_text(path: Path) -> str:
+    from ._yaml import UnreadableDocument, read_document
+
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PipelineSpecError([SpecProblem("file not found", file=str(path),
-                                             hint="check the path")], source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PipelineSpecError([SpecProblem(f"cannot read the file: {exc}", file=str(path))],
+        return read_document(path, MAX_FILE_BYTES)
+    except UnreadableDocument as exc:
+        hint = "check the path" if exc.reason == "file not found" else None
+        raise PipelineSpecError([SpecProblem(exc.reason, file=str(path), line=exc.line, hint=hint)],
                                 source=str(path)) from None
 
 
@@ -509,15 +523,17 @@ def parse_memory(value: Any) -> int:
     """``512MB``, ``2GiB``, ``1.5g`` or a plain number of bytes, as bytes. Raises ValueError."""
     if isinstance(value, bool):
         raise ValueError(value)
-    if isinstance(value, (int, float)):
-        if value <= 0:
+    if isinstance(value, (int, float)):  # bytes: whole, finite and positive (0.5 would become 0)
+        if (isinstance(value, float) and not math.isfinite(value)) or value <= 0 or value != int(value):
             raise ValueError(value)
         return int(value)
-    match = _MEMORY.match(str(value))
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError(value)
+    match = _MEMORY.match(value)
     if not match:
         raise ValueError(value)
     number, unit = float(match.group(1)), (match.group(2) or "").lower()
-    if unit not in _MEMORY_UNITS or number <= 0:
+    if unit not in _MEMORY_UNITS or not 0 < number * _MEMORY_UNITS[unit] < math.inf:
         raise ValueError(value)
     return int(number * _MEMORY_UNITS[unit])
 
@@ -525,22 +541,46 @@ def parse_memory(value: Any) -> int:
 def name_problem(name: Any, what: str) -> str | None:
     """Why ``name`` cannot name a step, input or output (it becomes a folder name), or None."""
     if not isinstance(name, str):
-        return f"{what} name {name!r} must be a string"
+        return f"{what} name {_brief(name)} must be a string"
     if name == "":
         return f"{what} name is empty"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return f"{what} name {_brief(name)} is {size} bytes long; a folder name has at most {MAX_NAME_BYTES}"
+    shown = _brief(name)
     if "\x00" in name:
-        return f"{what} name {name!r} contains a NUL byte"
+        return f"{what} name {shown} contains a NUL byte"
     if "/" in name or "\\" in name:
-        return f"{what} name {name!r} contains a path separator"
+        return f"{what} name {shown} contains a path separator"
     if ".." in name:
-        return f"{what} name {name!r} contains '..'"
+        return f"{what} name {shown} contains '..'"
     if name.startswith("."):
-        return f"{what} name {name!r} starts with a dot"
+        return f"{what} name {shown} starts with a dot"
     if "." in name:
-        return f"{what} name {name!r} contains a dot (dots separate step and output in bindings)"
-    if not _NAME.match(name):
-        return f"{what} name {name!r} may use only letters, digits, '_' and '-'"
+        return f"{what} name {shown} contains a dot (dots separate step and output in bindings)"
+    if not _NAME.match(name):  # also rules out spaces, control and Windows-reserved characters
+        return f"{what} name {shown} may use only letters, digits, '_' and '-'"
+    if name.upper() in _WINDOWS_RESERVED:
+        return f"{what} name {shown} is a reserved device name on Windows, where it cannot be a folder"
     return None
+
+
+def _suite_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a suite in ``expectations/<name>.json``, or None."""
+    if not name or "\x00" in name or "/" in name or "\\" in name or name.startswith("."):
+        return f"suite name {_brief(name)} must be a plain file name (no '/', no leading dot)"
+    if len(name.encode("utf-8", "surrogatepass")) + len(".json") > MAX_NAME_BYTES:
+        return f"suite name {_brief(name)} is too long for a file name ({MAX_NAME_BYTES} bytes with '.json')"
+    return None
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages stay readable whatever the file holds."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -549,7 +589,7 @@ def name_problem(name: Any, what: str) -> str | None:
 
 
 def _suggest(word: Any, choices: Any) -> str | None:
-    if not isinstance(word, str):
+    if not isinstance(word, str) or len(word) > 100:
         return None
     close = get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
@@ -573,11 +613,22 @@ class _Parser:
         if self.problems:
             raise PipelineSpecError(self.problems, source=str(self.source) if self.source else None)
 
+    def check_shape(self, data: Any) -> None:
+        """Refuse, before anything walks it, a document too deep, too large or holding a huge integer."""
+        from ._yaml import shape_problem
+
+        found = shape_problem(data)
+        if found:
+            message, key = found
+            self.problem(message, key=key or None)
+            self._fail_if_problems()
+
     # -- the whole file ----------------------------------------------------------------------------
 
     def parse(self, data: Any) -> PipelineDAG:
         from ._yaml import line_of
 
+        self.check_shape(data)
         if not isinstance(data, dict):
             self.problem("a pipeline must be a mapping with a 'steps' key",
                          hint="start the file with 'name:' and 'steps:'")
@@ -627,8 +678,9 @@ class _Parser:
         for key in mapping:
             if key not in allowed:
                 hint = _suggest(key, allowed) or f"allowed keys in {where}: {', '.join(allowed)}"
-                self.problem(f"unknown key '{key}' in {where}", line=line_of(mapping, key), step=step,
-                             key=str(key), hint=hint)
+                shown = f"'{key}'" if isinstance(key, str) and len(key) <= 60 else _brief(key)
+                self.problem(f"unknown key {shown} in {where}", line=line_of(mapping, key), step=step,
+                             key=str(key)[:80], hint=hint)
 
     def _optional_str(self, mapping: dict, key: str, step: str | None) -> str | None:
         from ._yaml import line_of
@@ -666,7 +718,7 @@ class _Parser:
         env: dict[str, str] = {}
         for name, raw in value.items():
             if not isinstance(name, str) or not name or "=" in name or "\x00" in name:
-                self.problem(f"invalid environment variable name {name!r}", line=line_of(value, name),
+                self.problem(f"invalid environment variable name {_brief(name)}", line=line_of(value, name),
                              step=step, key=key)
             elif isinstance(raw, bool):
                 env[name] = "true" if raw else "false"
@@ -680,18 +732,27 @@ class _Parser:
                              line=line_of(value, name), step=step, key=key)
         return env
 
-    def _number(self, mapping: dict, key: str, step: str | None, integer: bool = False,
-                minimum: float = 0) -> Any:
+    def _timeout(self, mapping: dict, step: str | None) -> float | None:
         from ._yaml import line_of
 
-        value = mapping.get(key)
+        value = mapping.get("timeout")
         if value is None:
             return None
-        ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok or value < minimum or (not integer and value == 0):
-            kind = "a whole number" if integer else "a positive number of seconds"
-            self.problem(f"'{key}' must be {kind}, got {value!r}", line=line_of(mapping, key), step=step,
-                         key=key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
+            self.problem(f"'timeout' must be a positive number of seconds, at most {MAX_TIMEOUT} (7 days), "
+                         f"got {_brief(value)}", line=line_of(mapping, "timeout"), step=step, key="timeout")
+            return None
+        return value
+
+    def _retries(self, mapping: dict, step: str | None) -> int | None:
+        from ._yaml import line_of
+
+        value = mapping.get("retries")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+            self.problem(f"'retries' must be a whole number from 0 to {MAX_RETRIES}, got {_brief(value)}",
+                         line=line_of(mapping, "retries"), step=step, key="retries")
             return None
         return value
 
@@ -703,7 +764,7 @@ class _Parser:
             return None
         if value not in choices:
             hint = _suggest(value, choices) or f"one of: {', '.join(choices)}"
-            self.problem(f"'{key}' must be one of {', '.join(choices)}, got {value!r}",
+            self.problem(f"'{key}' must be one of {', '.join(choices)}, got {_brief(value)}",
                          line=line_of(mapping, key), step=step, key=key, hint=hint)
             return None
         return value
@@ -715,11 +776,15 @@ class _Parser:
         if value is None:
             return None
         try:
-            return parse_memory(value)
+            size = parse_memory(value)
         except ValueError:
-            self.problem(f"'memory' must be a size such as 512MB or 2GiB, got {value!r}",
-                         line=line_of(mapping, "memory"), step=step, key="memory")
+            size = None
+        if size is None or not MEMORY_RANGE[0] <= size <= MEMORY_RANGE[1]:
+            self.problem(f"'memory' must be a size such as 512MB or 2GiB, from 1MB to 1PiB, got {_brief(value)}",
+                         line=line_of(mapping, "memory"), step=step, key="memory",
+                         hint="a plain number counts bytes" if isinstance(value, (int, float)) else None)
             return None
+        return size
 
     def _on_error(self, mapping: dict, step: str | None) -> str | dict[str, str] | None:
         from ._yaml import line_of
@@ -730,7 +795,7 @@ class _Parser:
             return None
         if isinstance(value, str):
             if value not in STRATEGY_NAMES:
-                self.problem(f"unknown recovery strategy {value!r}", line=line, step=step, key="on_error",
+                self.problem(f"unknown recovery strategy {_brief(value)}", line=line, step=step, key="on_error",
                              hint=_suggest(value, STRATEGY_NAMES) or f"one of: {', '.join(STRATEGY_NAMES)}")
                 return None
             return value
@@ -738,11 +803,11 @@ class _Parser:
             policy: dict[str, str] = {}
             for error_type, strategy in value.items():
                 if error_type not in (*ERROR_TYPES, "default"):
-                    self.problem(f"unknown error type {error_type!r} in on_error", line=line_of(value, error_type),
-                                 step=step, key="on_error",
+                    self.problem(f"unknown error type {_brief(error_type)} in on_error",
+                                 line=line_of(value, error_type), step=step, key="on_error",
                                  hint=_suggest(error_type, ERROR_TYPES) or f"one of: {', '.join(ERROR_TYPES)}")
                 elif strategy not in STRATEGY_NAMES:
-                    self.problem(f"unknown recovery strategy {strategy!r} for {error_type}",
+                    self.problem(f"unknown recovery strategy {_brief(strategy)} for {error_type}",
                                  line=line_of(value, error_type), step=step, key="on_error",
                                  hint=_suggest(strategy, STRATEGY_NAMES) or f"one of: {', '.join(STRATEGY_NAMES)}")
                 else:
@@ -761,10 +826,10 @@ class _Parser:
         self._duplicates(raw, None)
         self._unknown_keys(raw, DEFAULTS_KEYS, None, "defaults")
         return PipelineDefaults(
-            timeout=self._number(raw, "timeout", None),
+            timeout=self._timeout(raw, None),
             isolation=self._choice(raw, "isolation", ISOLATIONS, None),
             on_error=self._on_error(raw, None),
-            retries=self._number(raw, "retries", None, integer=True),
+            retries=self._retries(raw, None),
             memory=self._memory(raw, None),
             mode=self._choice(raw, "mode", MODES, None),
             env=self._env(raw, "env", None),
@@ -807,13 +872,19 @@ class _Parser:
             self.problem("no script", line=line, step=name, key="script",
                          hint="give 'script: path/to/script.py' or 'source_dir' + 'entry_point'")
         target = script_path or (source_dir / entry_point if source_dir and entry_point else None)
-        if target is not None and self.check_files and not target.is_file():
-            close = None
-            if target.parent.is_dir():
-                close = _suggest(target.name, [p.name for p in target.parent.iterdir() if p.suffix == ".py"])
-            self.problem(f"script file not found: {target}", line=line_of(raw, "script" if script else "entry_point"),
-                         step=name, key="script" if script else "entry_point",
-                         hint=close or "paths are relative to the pipeline file")
+        where = {"line": line_of(raw, "script" if script else "entry_point"), "step": name,
+                 "key": "script" if script else "entry_point"}
+        if target is not None and self.check_files:
+            try:
+                missing = not target.is_file()
+                close = (_suggest(target.name, [p.name for p in target.parent.iterdir() if p.suffix == ".py"])
+                         if missing and target.parent.is_dir() else None)
+            except OSError as exc:  # a name longer than the file system allows, a folder nobody may list
+                self.problem(f"script path cannot be used: {exc.strerror or exc}", **where)
+            else:
+                if missing:
+                    self.problem(f"script file not found: {target}", **where,
+                                 hint=close or "paths are relative to the pipeline file")
 
         inputs = self._inputs(name, raw, step_names)
         outputs = self._outputs(name, raw)
@@ -849,10 +920,10 @@ class _Parser:
             env=self._env(raw, "env", name),
             args=copy.deepcopy(dict(args)),
             depends_on=tuple(self._str_list(raw, "depends_on", name)),
-            timeout=self._number(raw, "timeout", name),
+            timeout=self._timeout(raw, name),
             isolation=self._choice(raw, "isolation", ISOLATIONS, name),
             on_error=self._on_error(raw, name),
-            retries=self._number(raw, "retries", name, integer=True),
+            retries=self._retries(raw, name),
             memory=self._memory(raw, name),
             defaults=step_defaults,
             description=self._optional_str(raw, "description", name),
@@ -924,7 +995,7 @@ class _Parser:
                 self.problem("give 'from' (a binding) or 'path' (external data), not both", line=line, step=step,
                              key=key)
             if source is not None and (not isinstance(source, str) or "." not in source):
-                self.problem(f"'from' must be 'producer_step.output_name', got {source!r}", line=line, step=step,
+                self.problem(f"'from' must be 'producer_step.output_name', got {_brief(source)}", line=line, step=step,
                              key=key)
                 source = None
             if path is not None and (not isinstance(path, str) or not path or "\x00" in path):
@@ -963,6 +1034,12 @@ class _Parser:
                 self.problem(why, line=line, step=step, key="outputs")
                 continue
             key = f"outputs.{output_name}"
+            suite_name = f"{step}.{output_name}.json"
+            if len(suite_name.encode()) > MAX_NAME_BYTES:
+                self.problem(f"step and output names together are too long: the output's suite file "
+                             f"'{_brief(suite_name)}' would exceed {MAX_NAME_BYTES} bytes", line=line, step=step,
+                             key=key, hint="shorten the step or the output name")
+                continue
             spec = {} if spec is None else spec
             if not isinstance(spec, dict):
                 self.problem("an output must be a mapping such as {format: parquet}", line=line, step=step,
@@ -1051,6 +1128,11 @@ class _Parser:
             for key in ("expectations", "tables"):
                 if item.get(key) is not None and not isinstance(item.get(key), str):
                     self.problem(f"edge '{key}' must be a string", line=item_line, key="edges")
+            suite = item.get("expectations")
+            why = _suite_name_problem(suite) if isinstance(suite, str) else None
+            if why:
+                self.problem(why, line=line_of(item, "expectations") or item_line, key="edges",
+                             hint="name a suite file in the expectations/ folder, without '.json'")
             action = self._choice(item, "on_expectation_failure", EXPECTATION_FAILURE_ACTIONS, consumer)
             edges.append(EdgeSpec(source, target,
                                   expectations=item.get("expectations") if isinstance(item.get("expectations"), str)

@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 SUITES_DIR = "expectations"
 MAX_UNEXPECTED_VALUES = 5
 LOW_CARDINALITY = 10  # suite_from_frame drafts a value set for columns with at most this many values
+# Bounds on a suite file, so that reading, checking and running it stay bounded in time: GX needs about
+# 0.4 ms per value of a value_set on every table, so 2M values would hold one edge check for ~15 minutes.
+MAX_SUITE_LIST = 100_000  # values in any one list (value_set, column_list, ...)
+MAX_SUITE_VALUES = 1_000_000  # values in the whole file
+MAX_EXPECTATIONS = 10_000
+MAX_PROBLEMS_PER_SUITE = 50
 
 
 def suites_dir(dag: PipelineDAG) -> Path:
@@ -53,19 +59,77 @@ def suite_file(dag: PipelineDAG, name: str) -> Path:
 
 
 def load_suite(path: str | Path) -> dict[str, Any]:
-    """Read a suite file as a dict (no GX import); the name defaults to the file stem."""
+    """Read a suite file as a dict (no GX import); the name defaults to the file stem.
+
+    Raises ``SuiteError`` naming the file, the key and the line for anything that is not a bounded
+    suite: not UTF-8, a folder or device, bad JSON, too deep or too large, fields of the wrong type.
+    """
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SuiteError(str(path), "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise SuiteError(str(path), f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("expectations", []), list):
-        raise SuiteError(str(path), "a suite is a JSON object with an 'expectations' list")
+        _, data = _read_suite(path)
+    except _BadSuite as exc:
+        problem = exc.problem
+        where = "".join([f"line {problem.line}: " if problem.line else "",
+                         f"key '{problem.key}': " if problem.key else ""])
+        raise SuiteError(str(path), where + problem.message) from None
     data.setdefault("name", path.stem)
     data.setdefault("expectations", [])
     return data
+
+
+class _BadSuite(Exception):
+    """A suite file that cannot be used at all; ``problem`` says where and why."""
+
+    def __init__(self, problem: SpecProblem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _read_suite(path: Path) -> tuple[str, dict[str, Any]]:
+    """The text and the data of a suite file, within the bounds above; raises ``_BadSuite``."""
+    from ._yaml import UnreadableDocument, read_document, shape_problem
+
+    def bad(message: str, **where: Any) -> _BadSuite:
+        return _BadSuite(SpecProblem(message, file=str(path), **where))
+
+    try:
+        text = read_document(path)
+    except UnreadableDocument as exc:
+        raise bad(exc.reason, line=exc.line) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise bad(f"suite is not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno,
+                  hint="fix the JSON syntax at that position") from None
+    except RecursionError:
+        raise bad("values are nested too deeply") from None
+    except ValueError as exc:  # a number with thousands of digits
+        raise bad(f"cannot read a value: {str(exc).split(';')[0]}") from None
+    found = shape_problem(data, max_nodes=MAX_SUITE_VALUES, max_list=MAX_SUITE_LIST)
+    if found:
+        message, key = found
+        raise bad(message, key=key or None, line=_line_of_key(text, key),
+                  hint="pipetest checks value sets of at most "
+                       f"{MAX_SUITE_LIST} values; use a range or a pattern expectation" if "a list has" in message
+                  else None)
+    if not isinstance(data, dict) or not isinstance(data.get("expectations", []), list):
+        raise bad("a suite is a JSON object with an 'expectations' list", line=1,
+                  key="expectations" if isinstance(data, dict) else None)
+    for key, kind in (("name", str), ("meta", dict)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise bad(f"'{key}' must be a {'string' if kind is str else 'JSON object'}, not {type(data[key]).__name__}",
+                      key=key, line=_line_of_key(text, key))
+    if len(data.get("expectations", [])) > MAX_EXPECTATIONS:
+        raise bad(f"the suite has {len(data['expectations'])} expectations; the limit is {MAX_EXPECTATIONS}",
+                  key="expectations", hint="split it into several suites")
+    return text, data
+
+
+def _line_of_key(text: str, key: str | None) -> int | None:
+    """The line of the first ``"<last name in key>":`` in a suite file, for a message; None if not found."""
+    names = [part for part in re.findall(r"[^.\[\]]+", key or "") if not part.isdigit()]
+    found = re.search(re.escape(json.dumps(names[-1])) + r"\s*:", text) if names else None
+    return text.count("\n", 0, found.start()) + 1 if found else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -549,14 +613,10 @@ def check_suite_files(dag: PipelineDAG) -> list[SpecProblem]:
 
 
 def _check_suite_file(path: Path, dag: PipelineDAG, named: set[str]) -> list[SpecProblem]:
-    text = path.read_text(errors="replace")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [SpecProblem(f"suite is not valid JSON: {exc.msg}", file=str(path), line=exc.lineno,
-                            column=exc.colno, hint="fix the JSON syntax at that position")]
-    if not isinstance(data, dict) or not isinstance(data.get("expectations", []), list):
-        return [SpecProblem("a suite is a JSON object with an 'expectations' list", file=str(path), line=1)]
+        text, data = _read_suite(path)
+    except _BadSuite as exc:
+        return [exc.problem]
     problems = []
     stem = path.stem
     if stem not in named and stem.count(".") == 1:
@@ -578,18 +638,27 @@ def _check_suite_file(path: Path, dag: PipelineDAG, named: set[str]) -> list[Spe
 
     _GX.get()
     known = list_registered_expectation_implementations()
+    positions = _positions(text)
     seen: dict[str, int] = {}
     for index, expectation in enumerate(expectations):
+        if len(problems) >= MAX_PROBLEMS_PER_SUITE:
+            problems.append(SpecProblem(f"more problems not shown (expectations[{index}] onwards)", file=str(path)))
+            break
         kind = expectation.get("type") if isinstance(expectation, dict) else None
-        line, column = _position(text, kind, seen.get(str(kind), 0))
+        line, column = _position(positions, kind, seen.get(str(kind), 0))
         seen[str(kind)] = seen.get(str(kind), 0) + 1
         key = f"expectations[{index}]"
         if isinstance(expectation, dict) and "expectation_type" in expectation and kind is None:
             problems.append(SpecProblem("'expectation_type' is the GX 0.x key", file=str(path),
-                                        line=_position(text, expectation["expectation_type"], 0)[0], key=key,
+                                        line=_position(positions, expectation["expectation_type"], 0)[0], key=key,
                                         hint="GX 1.x suites use 'type'"))
             continue
-        if isinstance(kind, str) and kind not in known:
+        shape = _expectation_shape_problem(expectation)
+        if shape:
+            problems.append(SpecProblem(shape, file=str(path), line=line, column=column, key=key,
+                                        hint='an expectation is {"type": "expect_...", "kwargs": {...}}'))
+            continue
+        if kind not in known:
             close = get_close_matches(kind, known, n=1)
             problems.append(SpecProblem(f"unknown expectation type '{kind}'", file=str(path), line=line,
                                         column=column, key=key,
@@ -602,13 +671,38 @@ def _check_suite_file(path: Path, dag: PipelineDAG, named: set[str]) -> list[Spe
     return problems
 
 
-def _position(text: str, value: Any, occurrence: int) -> tuple[int | None, int | None]:
+def _expectation_shape_problem(expectation: Any) -> str | None:
+    """Why an entry of 'expectations' is not shaped like an expectation (checked before GX sees it)."""
+    if not isinstance(expectation, dict):
+        return f"an expectation must be a JSON object, not {type(expectation).__name__}"
+    if not isinstance(expectation.get("type"), str):
+        return "'type' must be the expectation's name as a string" if "type" in expectation else "'type' is missing"
+    if not isinstance(expectation.get("kwargs"), dict):
+        return "'kwargs' must be a JSON object" if "kwargs" in expectation else "'kwargs' is missing"
+    if expectation.get("meta") is not None and not isinstance(expectation["meta"], dict):
+        return "'meta' must be a JSON object"
+    return None
+
+
+def _positions(text: str) -> dict[str, list[tuple[int, int]]]:
+    """Line and column of every ``"type": "<name>"`` in a suite file, by name: one pass over the text."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    line, last, line_start = 1, 0, 0
+    for match in re.finditer(r'"(?:type|expectation_type)"\s*:\s*("(?:[^"\\]|\\.)*")', text):
+        start = match.start()
+        line += text.count("\n", last, start)
+        line_start = max(line_start, text.rfind("\n", last, start) + 1)
+        last = start
+        try:
+            name = json.loads(match.group(1))
+        except ValueError:
+            continue
+        found.setdefault(name, []).append((line, start - line_start + 1))
+    return found
+
+
+def _position(positions: dict[str, list[tuple[int, int]]], value: Any, occurrence: int,
+              ) -> tuple[int | None, int | None]:
     """Line and column of the ``occurrence``-th ``"type": "<value>"`` in a suite file."""
-    if not isinstance(value, str):
-        return None, None
-    matches = list(re.finditer(r'"(?:type|expectation_type)"\s*:\s*' + re.escape(json.dumps(value)), text))
-    if occurrence >= len(matches):
-        return None, None
-    start = matches[occurrence].start()
-    line = text.count("\n", 0, start) + 1
-    return line, start - (text.rfind("\n", 0, start) + 1) + 1
+    places = positions.get(value, []) if isinstance(value, str) else []
+    return places[occurrence] if occurrence < len(places) else (None, None)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from pipetest_nb import PipelineDAG, Session
 from pipetest_nb.workspace import load_record
+
+# Hypothesis fuzz (test_spec_fuzz.py): a quick pass in `make test`; HYPOTHESIS_PROFILE=thorough for release checks.
+settings.register_profile("quick", max_examples=60)
+settings.register_profile("thorough", max_examples=3000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 class Case:
