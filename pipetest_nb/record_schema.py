@@ -607,6 +607,17 @@ def parse_event(obj: Any) -> Event:
     return Event(kind=kind, run_id=obj["run_id"], seq=obj["seq"], time=obj["time"], step=step, data=data)
 
 
+def pipeline_to_reopen(run_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The recorded pipeline a run is reopened with (its spec and base folder), or a ``RunRecordError``
+    saying it is not there (its run_started event was lost): such a run can be reported, not continued."""
+    pipeline = data.get("pipeline")
+    if not isinstance(pipeline, dict) or not isinstance(pipeline.get("spec"), dict) or not isinstance(
+            pipeline.get("base_dir"), str):
+        raise RunRecordError(str(run_dir), RECORD_FILE, "holds no pipeline spec and base folder (the run's first "
+                             "event is lost), so the run cannot be reopened; `pipetest report` still shows it")
+    return pipeline
+
+
 # --------------------------------------------------------------------------------------------------
 # Is the writer still there?
 # --------------------------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ class RunRecord:
 
     @property
     def run_id(self) -> str:
-        return self.data.get("run_id", "")
+        return self.data.get("run_id") or (self.run_dir.name if self.run_dir is not None else "")
 
     @property
     def status(self) -> str:

@@ -221,3 +221,18 @@ def test_nan_inf_none_and_nat_stay_distinct_from_the_check_to_every_view(tmp_pat
     for shown in ("-inf, inf", "nan", "None", "NaT"):
         assert f'<code class="pipetest-unexpected">{shown}</code>' in validation, (shown, validation)
     assert "observed inf" in validation
+
+
+def test_a_run_without_its_pipeline_cannot_be_reopened_and_says_so(tmp_path):
+    from pipetest_nb.exceptions import RunRecordError
+    from pipetest_nb.record_schema import pipeline_to_reopen
+
+    run_dir = tmp_path / "ws" / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "events.jsonl").write_text(json.dumps(
+        {"seq": 0, "time": 1.0, "kind": "step_started", "run_id": "r1", "step": "a"}) + "\n")
+    record = load_record(run_dir)  # the run_started event is lost: it still reads, under its folder's name
+    assert record.run_id == "r1" and record.summary()["counts"] == {"running": 1}
+    with pytest.raises(RunRecordError, match="r1: run.json: holds no pipeline spec"):
+        pipeline_to_reopen(run_dir, record.data)
+    assert pipeline_to_reopen(run_dir, {"pipeline": {"spec": {}, "base_dir": "/p"}})["base_dir"] == "/p"
