@@ -169,7 +169,7 @@ class Debugger(widgets.VBox):
                                 "quote paths with spaces")
         path = Path(parts[0]).expanduser()
         if path.is_dir():
-            if not ((path / "run.json").exists() or (path / "events.jsonl").exists()):
+            if not (os.path.lexists(path / "run.json") or os.path.lexists(path / "events.jsonl")):
                 raise PipetestError(f"{path} is a folder but not a run folder (no run.json); give a pipeline "
                                     "file (.yaml/.json) or a folder under <workspace>/runs/")
             options.pop("workspace", None)
