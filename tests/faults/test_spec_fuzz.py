@@ -24,12 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipetest_nb import PipelineDAG, PipelineSpecError
-from pipetest_nb.dag import FORMATS, ISOLATIONS, MAX_RETRIES, MAX_TIMEOUT, MODES
+from pipetest_nb.dag import FORMATS, ISOLATIONS, MODES
 from pipetest_nb.exceptions import SuiteError
 from pipetest_nb.expectations import check_suite_files, load_suite
 from pipetest_nb.policy import STRATEGY_NAMES
 from pipetest_nb.resolver import PipelineDAGResolver
 
+MAX_TIMEOUT, MAX_RETRIES = 7 * 24 * 3600, 100  # the documented ranges
 WALL_SECONDS = 10.0  # the hard wall per example; a normal example takes milliseconds
 FUZZ = settings(deadline=timedelta(seconds=3), suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.data_too_large])
