@@ -395,6 +395,7 @@ class StepCache:
                 problem = f"copying it failed ({display_path(str(exc))})"
         else:
             self.drop(entry)
+            problem += "; the entry was dropped"
         for path in outputs.values():
             shutil.rmtree(path, ignore_errors=True)
             Path(path).mkdir(parents=True, exist_ok=True)

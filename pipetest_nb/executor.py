@@ -390,7 +390,7 @@ class PipelineRun:
                 if problem is None:
                     now = time.time()
                     return StepOutcome(status=StepStatus.SUCCEEDED, started_at=now, finished_at=now), key, entry
-                notes.append(f"{problem}; the entry was dropped and the step ran")
+                notes.append(f"{problem}; the step ran")
         from .outside_writes import OutsideWrites
 
         watch = OutsideWrites.for_step(self, step, job)
