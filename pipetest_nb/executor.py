@@ -29,7 +29,7 @@ from .exceptions import ContractError, PipetestError, PipetestWarning, RecordWri
 from .launch.base import Launcher, StepJob, StepOutcome
 from .masking import mask_args, mask_env, mask_error, masked_spec, step_secrets, unmask
 from .monitor import StepMetrics
-from .record_schema import writer_alive
+from .record_schema import pipeline_to_reopen, writer_alive
 from .resolver import PipelineDAGResolver, PipelineExecutionPlan
 from .results import PipelineExecutionResult, StepResult
 from .workspace import (
@@ -568,8 +568,6 @@ class PipelineRun:
         """Summarise the run in the record: status, root failure first, then the steps it kept from running."""
         if self.writer.failed is not None:
             return  # the record cannot be written; the error that said so is on its way to the user
-        if not self._unfinished:
-            return  # nothing ran since the run was made, opened or last finished: leave the record alone
         statuses = self.statuses
         failed = [s for s in self.plan.execution_order if statuses[s] == StepStatus.FAILED]
         failed.sort(key=lambda s: self.writer.record.steps[s].get("finished_at") or 0)
@@ -587,6 +585,8 @@ class PipelineRun:
             status = "incomplete"
         else:
             status = "succeeded"
+        if not self._unfinished and (not self.run_dir.exists() or self.record.get("status") == status):
+            return  # nothing ran since the run was made, opened or last finished, and its summary holds
         self._emit(EventKind.RUN_FINISHED, status=status, root_failure=root, not_run=not_run if failed else [],
                    other_failures=failed[1:], duration=round(self._active_time, 6))
         self.writer.flush()
@@ -615,7 +615,7 @@ class PipelineRun:
         run_dir = Path(run_dir).absolute()
         writer = open_writer(run_dir)
         try:
-            pipeline = writer.record.data.get("pipeline") or {}
+            pipeline = pipeline_to_reopen(run_dir, writer.record.data)
             dag = PipelineDAG.from_dict(pipeline["spec"], base_dir=pipeline["base_dir"], check_files=False)
             if pipeline.get("source"):
                 dag.source = Path(pipeline["source"])

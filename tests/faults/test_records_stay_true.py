@@ -303,3 +303,21 @@ def test_a_run_being_written_opens_read_only(chain, tmp_path):
         with Session.open(run_dir, progress=False) as reader:
             assert reader.status["a"] == "succeeded"
         assert os.path.exists(run_dir / "run.json")
+
+
+def test_a_run_killed_after_its_last_step_is_finished_by_run_all(chain, tmp_path):
+    """The runner died between its last step and the run's summary: going on with it writes the summary."""
+    ws = tmp_path / "ws"
+    runner = textwrap.dedent(f"""
+        import os
+        from pipetest_nb.executor import PipelineRun
+        from pipetest_nb.session import Session
+        PipelineRun.finish = lambda self: os._exit(9)  # fault injection: die before the summary
+        Session({str(chain)!r}, {str(ws)!r}, progress=False).run_all()
+    """)
+    assert subprocess.run([sys.executable, "-c", runner], timeout=120).returncode == 9
+    run_dir = only_run(ws)
+    assert load_record(run_dir).steps["b"]["status"] == "succeeded"
+    with Session.open(run_dir, progress=False) as again:
+        assert again.run_all().success
+    assert load_record(run_dir).status == "succeeded"
