@@ -7,11 +7,9 @@ hard wall (SIGALRM) or in a subprocess with a timeout, so a hang fails instead o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pipelines import hard_wall
 
 from pipetest_nb import PipelineDAG, PipelineSpecError
 from pipetest_nb.cli import main
@@ -30,24 +29,6 @@ from pipetest_nb.workspace import Workspace
 HEAD = "name: bad\nsteps:\n  a:\n    script: a.py\n"
 MAX_TIMEOUT = 7 * 24 * 3600  # the documented ranges
 MAX_RETRIES = 100
-
-
-class Hang(BaseException):
-    pass
-
-
-@contextlib.contextmanager
-def hard_wall(seconds: float = 10.0):
-    def expire(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import signal
 import string
 import tempfile
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipelines import Hang, hard_wall
 
 from pipetest_nb import PipelineDAG, PipelineSpecError
 from pipetest_nb.dag import FORMATS, ISOLATIONS, MODES
@@ -31,7 +30,6 @@ from pipetest_nb.policy import STRATEGY_NAMES
 from pipetest_nb.resolver import PipelineDAGResolver
 
 MAX_TIMEOUT, MAX_RETRIES = 7 * 24 * 3600, 100  # the documented ranges
-WALL_SECONDS = 10.0  # the hard wall per example; a normal example takes milliseconds
 FUZZ = settings(deadline=timedelta(seconds=3), suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.data_too_large])
 
@@ -54,25 +52,6 @@ edges:
 FOLDER = Path(tempfile.mkdtemp())
 (FOLDER / "a.py").write_text("def main(*a):\n    pass\n")
 (FOLDER / "expectations").mkdir()
-
-
-class Hang(BaseException):
-    """An example ran past the hard wall (a BaseException, so no ``except Exception`` swallows it)."""
-
-
-@contextlib.contextmanager
-def hard_wall(seconds: float = WALL_SECONDS) -> Iterator[None]:
-    """Interrupt the body with ``Hang`` after ``seconds``: a hang (a FIFO, an endless loop) fails fast."""
-    def expire(signum: int, frame: Any) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def load_pipeline(text: str | bytes, suffix: str = ".yaml", *, must_load: bool = False) -> PipelineDAG | None:
