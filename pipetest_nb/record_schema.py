@@ -78,8 +78,8 @@ class StepEntry(TypedDict, total=False):
     env: dict[str, str]
     args: dict[str, Any] | None
     metrics: dict[str, Any]
-    error_type: str | None
-    error_message: str | None
+    error_type: str | None  # policy.ERROR_TYPES, or internal_error (a fault of pipetest itself)
+    error_message: str | None  # capped at errors.MAX_ERROR_TEXT, head and tail
     exception_type: str | None
     traceback: str | None
     warnings: list[str]
@@ -133,7 +133,15 @@ class EventLine(TypedDict, total=False):
     kind: str  # EventKind
     run_id: str
     step: str
-    data: dict[str, Any]
+    data: dict[str, Any]  # for subscriber_failed: SubscriberFailure
+
+
+class SubscriberFailure(TypedDict, total=False):
+    """The data of a ``subscriber_failed`` event: a view broke on an event; the run went on."""
+
+    subscriber: str
+    event_kind: str
+    error: str  # its traceback, capped
 
 
 # --------------------------------------------------------------------------------------------------
