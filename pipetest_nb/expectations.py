@@ -48,6 +48,9 @@ MAX_EXPECTATIONS = 10_000
 MAX_PROBLEMS_PER_SUITE = 50
 
 
+#: Seconds one suite may spend on one output's tables; the tables it has not reached then fail the check.
+CHECK_TIME_LIMIT = 600.0
+
 def suites_dir(dag: PipelineDAG) -> Path:
     """Where a pipeline's suites live."""
     return dag.base_dir / SUITES_DIR
@@ -429,7 +432,15 @@ def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | Out
                          duration_s=time.perf_counter() - start)
     success, failures = True, []
     stats = {"evaluated_expectations": 0, "successful_expectations": 0, "unsuccessful_expectations": 0}
-    for table, paths in selected.items():
+    for done, (table, paths) in enumerate(selected.items()):
+        if time.perf_counter() - start > CHECK_TIME_LIMIT:
+            success = False
+            failures.append(ExpectationFailure(
+                "time_limit", None, {"limit_s": CHECK_TIME_LIMIT}, table,
+                exception=f"the suite ran past its time limit of {CHECK_TIME_LIMIT:g} s after {done} of "
+                          f"{len(selected)} tables; tables from '{table}' on were not checked "
+                          "(pipetest_nb.expectations.CHECK_TIME_LIMIT)"))
+            break
         try:
             df = read_files(info, paths).to_pandas()
         except Exception as exc:  # an unreadable table fails its check; it must not stop the run

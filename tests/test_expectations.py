@@ -219,3 +219,18 @@ def test_gx_is_lazy_quiet_and_leaves_warnings_alone(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n" and done.stderr == ""
+
+
+def test_a_suite_past_its_time_limit_fails_the_check_and_says_which_tables_were_not_checked(tmp_path, monkeypatch):
+    from pipetest_nb import expectations
+
+    out = tmp_path / "out"
+    for name in ("a", "b", "c"):
+        (out / name).mkdir(parents=True)
+        pd.DataFrame({"x": [1, 2]}).to_parquet(out / name / "part.parquet")
+    suite = {"name": "s", "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "x"}}]}
+    assert expectations.validate_output(suite, out, edge="p.out->c.IN").success
+    monkeypatch.setattr(expectations, "CHECK_TIME_LIMIT", 0.0)  # fault injection: a suite that is too slow
+    check = expectations.validate_output(suite, out, edge="p.out->c.IN")
+    assert not check.success
+    assert "time limit of 0 s after 0 of 3 tables" in check.failures[-1].exception
