@@ -361,8 +361,8 @@ class RunWriter:
                 self.failed = RecordWriteError(str(self.folder.path), exc.strerror or str(exc))
                 raise self.failed from exc
             callbacks, self._on_attach = self._on_attach, []
-        for callback in callbacks:
-            callback()
+            for callback in callbacks:  # under the lock: no other thread writes before the takeover is recorded
+                callback()
 
     def _create(self) -> None:
         """Make a new run's folder whole or not at all: built under a hidden name, then renamed.
