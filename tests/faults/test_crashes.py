@@ -82,6 +82,22 @@ def test_runner_killed_at_random_points_always_reopens(tmp_path):
     print(f"SIGKILL loop: {clean}/20 runs reopened cleanly")
 
 
+def kill_at_marker(script: str, pipeline: Path, workspace: Path, marker: str, nth: int) -> Path:
+    """Start ``script`` as the runner and SIGKILL it when it prints ``marker`` the ``nth`` time; its run folder."""
+    runner = subprocess.Popen([sys.executable, "-c", script, str(pipeline), str(workspace)],
+                              stdout=subprocess.PIPE, text=True)
+    run_dir = Path(runner.stdout.readline().strip())
+    seen = 0
+    while seen < nth:
+        line = runner.stdout.readline()
+        assert line, f"the runner ended before its {marker!r} moment to kill it in"
+        seen += line.strip() == marker
+    runner.send_signal(signal.SIGKILL)
+    runner.wait(10)
+    runner.stdout.close()
+    return run_dir
+
+
 #: The runner, with a fault injected into its record writes: each rewrite of run.json in the middle of
 #: the run (steps still pending) pauses between writing the temporary file and renaming it over
 #: run.json, and says so, so that a kill lands there.
@@ -113,17 +129,8 @@ session.run_all()
 @pytest.mark.parametrize("nth", [1, 2])
 def test_runner_killed_while_rewriting_run_json_reopens(tmp_path, nth):
     pipeline = chain_pipeline(tmp_path / "p", length=10)
-    runner = subprocess.Popen([sys.executable, "-c", SLOW_REWRITES, str(pipeline), str(tmp_path / "ws")],
-                              stdout=subprocess.PIPE, text=True)
-    run_dir = Path(runner.stdout.readline().strip())
-    seen = 0
-    while seen < nth:
-        line = runner.stdout.readline()
-        assert line, "the runner ended before the rewrite to kill it in"
-        seen += line.strip() == "rewriting"
-    runner.send_signal(signal.SIGKILL)  # the temporary file is written, run.json not yet replaced
-    runner.wait(10)
-    runner.stdout.close()
+    # killed with the temporary file written and run.json not yet replaced
+    run_dir = kill_at_marker(SLOW_REWRITES, pipeline, tmp_path / "ws", "rewriting", nth)
     assert list(run_dir.glob(".run.json.*.tmp")), "the kill did not land inside a rewrite"
     json.loads((run_dir / "run.json").read_text())
     with Session.open(run_dir, progress=False, cache=False) as session:
@@ -160,17 +167,7 @@ session.run_all()
 def test_runner_killed_while_writing_the_cache_reopens_and_the_cache_stays_true(tmp_path, nth):
     pipeline = chain_pipeline(tmp_path / "p", length=4)
     ws = tmp_path / "ws"
-    runner = subprocess.Popen([sys.executable, "-c", SLOW_CACHE_WRITES, str(pipeline), str(ws)],
-                              stdout=subprocess.PIPE, text=True)
-    run_dir = Path(runner.stdout.readline().strip())
-    seen = 0
-    while seen < nth:
-        line = runner.stdout.readline()
-        assert line, "the runner ended before the cache write to kill it in"
-        seen += line.strip() == "caching"
-    runner.send_signal(signal.SIGKILL)
-    runner.wait(10)
-    runner.stdout.close()
+    run_dir = kill_at_marker(SLOW_CACHE_WRITES, pipeline, ws, "caching", nth)
     with Session.open(run_dir, progress=False) as session:
         assert session.run_all().success
         assert session.outputs("s3")["out"].joinpath("v.txt").read_text() == "0123"
