@@ -66,25 +66,6 @@ class Event:
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The line written to events.jsonl (``record_schema.EventLine``): NaN, ±inf and NaT tagged."""
-        from .record_schema import SCHEMA_VERSION, encode
-
-        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "seq": self.seq, "time": self.time,
-                               "kind": self.kind, "run_id": self.run_id}
-        if self.step is not None:
-            out["step"] = self.step
-        if self.data:
-            out["data"] = encode(self.data)
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Event:
-        """The event of one parsed line, checked (a ``record_schema.SchemaProblem`` says what is wrong)."""
-        from .record_schema import decode, parse_event
-
-        return parse_event(decode(d))
-
 
 Subscriber = Callable[[Event], None]
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .dag import PipelineDAG
-from .errors import RecoveryStrategy
-from .events import EdgeState, Event, EventBus, EventKind, StepStatus
-from .exceptions import PipetestError, UnknownStepError
-from .executor import PipelineRun, reuse_upstream
-from .results import PipelineExecutionResult, StepResult
-from .workspace import RunRecord, Workspace, load_record, read_events
+from pipetest_nb.engine.recovery import RecoveryStrategy
+from pipetest_nb.engine.results import PipelineExecutionResult, StepResult
+from pipetest_nb.engine.run import PipelineRun, reuse_upstream
+from pipetest_nb.events import EdgeState, Event, EventBus, EventKind, StepStatus
+from pipetest_nb.exceptions import PipetestError, UnknownStepError
+from pipetest_nb.records.workspace import RunRecord, Workspace, load_record, read_events
+from pipetest_nb.spec.model import PipelineDAG
 
 DEFAULT_WORKSPACE = "pipetest_workspace"
 
@@ -46,13 +46,13 @@ class StepOutputs(dict):
     def frame(self, output: str | None = None, table: str | None = None, columns: list[str] | None = None,
               nrows: int | None = None) -> Any:
         """One table of an output (or all tables matching a glob, concatenated) as a pandas DataFrame."""
-        from .dataflow import frame
+        from pipetest_nb.validation.artifacts import frame
 
         return frame(self._folder(output), table=table, columns=columns, nrows=nrows)
 
     def tables(self, output: str | None = None) -> Any:
         """The tables of an output: names, formats, columns, rows."""
-        from .dataflow import inspect_output
+        from pipetest_nb.validation.artifacts import inspect_output
 
         return inspect_output(self._folder(output)).tables
 
@@ -286,15 +286,13 @@ class Session:
         """The recorded events of this run, to walk one by one (``for frame in session.replay().steps()``)."""
         return Replay(self.run_dir, events=self._recorded_events())
 
-    def to_html(self, path: str | os.PathLike | None = None) -> Path:
-        """Write this run's report as one self-contained HTML file (default: in the run folder)."""
-        from .report import write_html_report
-
+    def flush_record(self) -> Path:
+        """Bring this run's folder up to date on disk and return it (for a report or a copy)."""
         if not self._run.writer.attached and not self.run_dir.exists():
-            raise PipetestError(f"nothing has run in this session yet, so run {self.run_id} has no report; "
+            raise PipetestError(f"nothing has run in this session yet, so run {self.run_id} has no record; "
                                 "run a step first")
         self._run.writer.flush()
-        return write_html_report(self.run_dir, path)
+        return self.run_dir
 
     def runs(self) -> list[dict[str, Any]]:
         """Summaries of the runs in this session's workspace, newest first."""
@@ -302,7 +300,7 @@ class Session:
 
     def diff(self, other_run: str | os.PathLike | Session, output: str) -> Any:
         """What changed in an output (``step.output``) between another run and this one."""
-        from .diff import diff_outputs
+        from pipetest_nb.validation.diff import diff_outputs
 
         step, _, name = output.partition(".")
         self._check(step)

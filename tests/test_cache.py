@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pipetest_nb.cache import StepCache, cache_key
+from pipetest_nb.records.cache import StepCache, cache_key
 
 
 def test_key_follows_content_not_mtime(tmp_path):
@@ -99,14 +99,14 @@ def test_entries_of_the_hard_linked_layout_are_never_restored(tmp_path):
 def test_hashing_has_a_time_limit_and_refuses_special_files(tmp_path):
     import pytest
 
-    from pipetest_nb.cache import CacheUnavailable
+    from pipetest_nb.records.cache import CacheUnavailable
 
     script = tmp_path / "s.py"
     script.write_text("print(1)\n")
     data = tmp_path / "in"
     data.mkdir()
     (data / "t.csv").write_bytes(b"x" * (3 << 20))
-    with pytest.raises(CacheUnavailable, match=r"took longer than 0 s \(pipetest_nb.cache.HASH_TIME_LIMIT\)"):
+    with pytest.raises(CacheUnavailable, match=r"took longer than 0 s \(pipetest_nb.records.cache.HASH_TIME_LIMIT\)"):
         cache_key(script, {}, {"IN": data}, time_limit=0)
     os.mkfifo(data / "pipe")
     with pytest.raises(CacheUnavailable, match="pipe is a FIFO"):
@@ -116,7 +116,7 @@ def test_hashing_has_a_time_limit_and_refuses_special_files(tmp_path):
 def test_a_file_is_hashed_once_per_version(tmp_path, monkeypatch):
     import hashlib
 
-    from pipetest_nb import cache as cache_module
+    from pipetest_nb.records import cache as cache_module
 
     script = tmp_path / "s.py"
     script.write_text("print(1)\n")

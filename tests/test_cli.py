@@ -13,7 +13,7 @@ EXAMPLE = Path(__file__).parents[1] / "pipetest_nb" / "examples" / "churn" / "pi
 
 
 def pipetest(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipetest_nb.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", *args], capture_output=True, text=True,
                           timeout=60)
 
 

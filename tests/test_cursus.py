@@ -9,8 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from pipetest_nb.cursus import (
+from pipetest_nb.cursus.layer import (
     CursusIntegrationLayer,
     load_cursus_pipeline,
     match_score,
@@ -19,8 +18,9 @@ from pipetest_nb.cursus import (
     read_python_contracts,
     scan_script,
 )
-from pipetest_nb.dag import PipelineDAG
+
 from pipetest_nb.exceptions import PipelineSpecError
+from pipetest_nb.spec.model import PipelineDAG
 
 CHAIN = Path(__file__).parent / "fixtures" / "cursus" / "chain"
 CHAIN_ARGS = (CHAIN / "pipeline_dag.json", CHAIN / "config.json", CHAIN / "contracts")
@@ -235,7 +235,7 @@ def test_extra_env_aliases(tmp_path):
 
 
 def test_match_score_kinds():
-    from pipetest_nb.cursus import NameHints
+    from pipetest_nb.cursus.layer import NameHints
 
     assert match_score("DATA", "DATA") == ("exact", 1.0)
     assert match_score("eval_data", "processed_data", output=NameHints(aliases=("EVAL_DATA",))) == ("alias", 0.95)
@@ -543,7 +543,7 @@ def test_overrides_mistakes(tmp_path):
 
 
 def pipetest(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipetest_nb.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=120, cwd=cwd)
 
 
@@ -587,7 +587,7 @@ def test_cli_reports_user_mistakes_without_a_traceback(tmp_path):
 
 
 def test_chain_runs_end_to_end_with_the_executor(tmp_path):
-    from pipetest_nb.executor import PipelineExecutor
+    from pipetest_nb.engine.run import PipelineExecutor
 
     dag = load_cursus_pipeline(*CHAIN_ARGS, overrides=CHAIN / "overrides.yaml")
     result = PipelineExecutor(workspace_dir=tmp_path, isolation="inprocess").execute_pipeline(

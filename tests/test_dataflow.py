@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from pipelines import write_pipeline
 
-from pipetest_nb.dag import InputSpec, OutputSpec, PipelineDAG, TableSchema
-from pipetest_nb.dataflow import (
+from pipetest_nb.events import EdgeState
+from pipetest_nb.exceptions import TableNotFoundError
+from pipetest_nb.spec.model import InputSpec, OutputSpec, PipelineDAG, TableSchema
+from pipetest_nb.validation.artifacts import (
     DataCompatibilityReport,
     DataCompatibilityValidator,
     check_edge,
@@ -24,8 +26,6 @@ from pipetest_nb.dataflow import (
     inspect_output,
     match_glob,
 )
-from pipetest_nb.events import EdgeState
-from pipetest_nb.exceptions import TableNotFoundError
 
 
 def _table(n: int = 5) -> pd.DataFrame:
@@ -358,7 +358,7 @@ def test_inspection_has_a_time_limit(tmp_path):
     out.mkdir()
     _table().to_csv(out / "b.csv", index=False)
     info = inspect_output(out, time_limit=0)
-    assert "took longer than 0 s (pipetest_nb.dataflow.INSPECT_TIME_LIMIT)" in info.files["b.csv"].error
+    assert "took longer than 0 s (pipetest_nb.validation.artifacts.INSPECT_TIME_LIMIT)" in info.files["b.csv"].error
     report = DataCompatibilityValidator().validate_step_transition(info, {"format": "csv"})
     assert not report.compatible and "INSPECT_TIME_LIMIT" in report.issues[0]
 

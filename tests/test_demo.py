@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from pipetest_nb.demo import copy_demo, demo_source
-from pipetest_nb.workspace import load_record
+from pipetest_nb.records.workspace import load_record
 
 DEMO = demo_source()
 
 
 def pipetest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipetest_nb.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd)
 
 
@@ -115,8 +115,8 @@ def test_demo_suites_are_valid_gx_suites():
 
 
 def test_both_demo_pipelines_and_their_suites_check_out():
-    from pipetest_nb.dag import PipelineDAG
-    from pipetest_nb.expectations import check_suite_files
+    from pipetest_nb.spec.model import PipelineDAG
+    from pipetest_nb.validation.expectations import check_suite_files
 
     for name in ("pipeline.yaml", "pipeline_broken.yaml"):
         dag = PipelineDAG.load(DEMO / name)

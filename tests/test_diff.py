@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from pipetest_nb.diff import diff_outputs
+from pipetest_nb.validation.diff import diff_outputs
 
 
 def _write(folder, df, rel="train/data.parquet"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipetest_nb.errors import ErrorSeverity, PipelineErrorHandler, RecoveryStrategy
+from pipetest_nb.engine.recovery import ErrorSeverity, PipelineErrorHandler, RecoveryStrategy
 
 
 def test_policy_string_map_and_default():

@@ -15,8 +15,8 @@ import pytest
 from pipetest_nb import PipelineDAG, PipelineDAGResolver
 from pipetest_nb.events import EdgeState, Event, EventKind, StepStatus
 from pipetest_nb.exceptions import UnknownEdgeError, UnknownStepError
-from pipetest_nb.notebook import display
-from pipetest_nb.notebook.graph import (
+from pipetest_nb.views.notebook import display
+from pipetest_nb.views.notebook.graph import (
     EDGE_COLORS,
     EDGE_MARK_TRACE,
     EDGE_TRACES,
@@ -160,7 +160,7 @@ def test_hover_and_label_show_metrics(diamond):
     graph.set_step_info("a", duration=2.5, peak_rss=150_000_000, rows_in=1000, rows_out=990)
     hover = nodes(graph).hovertext[0]
     assert "duration: 2.5 s" in hover
-    assert "peak memory: 150.0 MB" in hover
+    assert "peak memory: 143.1 MiB" in hover  # one formatter everywhere: binary units
     assert "rows in: 1,000 · rows out: 990" in hover
     assert nodes(graph).text[0] == "a<br>2.5 s"
     with pytest.raises(ValueError, match="unknown metric.*'a'"):
@@ -356,7 +356,7 @@ SHELL_SCRIPT = textwrap.dedent("""
     class EdgeCheck:
         def to_dict(self):
             return {"success": False, "edge": ["a.o", "b.I"], "failed": [{"column": "<x>"}]}
-    EdgeCheck.__module__ = "pipetest_nb.expectations"
+    EdgeCheck.__module__ = "pipetest_nb.validation.expectations"
     check, _ = shell.display_formatter.format(EdgeCheck())
     print(json.dumps({"heavy_before_display": heavy, "dag": sorted(data), "check_html": check.get("text/html"),
                       "plotly_steps": data["application/vnd.plotly.v1+json"]["data"][6]["customdata"]}))
@@ -376,7 +376,7 @@ def test_displays_register_in_a_real_ipython_shell(pipeline_dir):
 
 def test_no_shell_no_registration():
     code = ("import sys, IPython, pipetest_nb; "
-            "print('pipetest_nb.notebook' in sys.modules, 'plotly' in sys.modules)")
+            "print('pipetest_nb.views.notebook' in sys.modules, 'plotly' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]

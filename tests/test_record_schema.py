@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipetest_nb.events import Event, EventKind, StepStatus
-from pipetest_nb.monitor import PipelineMonitor
-from pipetest_nb.workspace import Workspace, load_record, read_events
+from pipetest_nb.records.monitor import PipelineMonitor
+from pipetest_nb.records.workspace import Workspace, load_record, read_events
 
 OLD_RUN = Path(__file__).parent / "fixtures" / "old_format_run"
 OLD_RUN_ID = "20261201-201655-step-fails-suite-warns-5ea0c4"
@@ -30,7 +30,7 @@ def strict_json(text: str):
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipetest_nb.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", *args], capture_output=True, text=True,
                           timeout=120, cwd=cwd)
 
 
@@ -43,7 +43,7 @@ def test_values_from_data_round_trip_distinct_in_strict_json():
     import numpy as np
     import pandas as pd
 
-    from pipetest_nb.record_schema import NaT, display_value, dumps, loads, plain_value
+    from pipetest_nb.json_values import NaT, display_value, dumps, loads, plain_value
 
     values = plain_value([1.5, np.float64("inf"), -math.inf, np.nan, None, pd.NaT, np.datetime64("NaT"), "NaN",
                           {"$float": "inf"}, {"nested": [math.inf, None]}])
@@ -57,7 +57,7 @@ def test_values_from_data_round_trip_distinct_in_strict_json():
 
 
 def test_every_record_and_every_event_line_carries_the_schema_version(tmp_path):
-    from pipetest_nb.record_schema import SCHEMA_VERSION
+    from pipetest_nb.records.schema import SCHEMA_VERSION
 
     writer = Workspace(tmp_path).create_run("p")
     writer.emit(EventKind.RUN_STARTED, pipeline={"name": "p"}, steps=["a"])
@@ -85,8 +85,8 @@ def old_run(tmp_path: Path) -> Path:
 
 def test_a_format_1_run_still_opens(old_run, tmp_path):
     from pipetest_nb import Session
-    from pipetest_nb.record_schema import SCHEMA_VERSION
-    from pipetest_nb.report import report_json
+    from pipetest_nb.records.schema import SCHEMA_VERSION
+    from pipetest_nb.views.report.render import report_json
 
     assert "schema_version" not in (old_run / "run.json").read_text()
     before = {p.name: p.read_bytes() for p in old_run.iterdir()}
@@ -186,8 +186,8 @@ def _failures(record) -> dict[tuple[str, str], dict]:
 @pytest.mark.slow
 def test_nan_inf_none_and_nat_stay_distinct_from_the_check_to_every_view(tmp_path):
     from pipetest_nb import Debugger
-    from pipetest_nb.record_schema import NaT
-    from pipetest_nb.report import write_html_report
+    from pipetest_nb.json_values import NaT
+    from pipetest_nb.views.report.render import write_html_report
 
     done, run_dir = _edge_run(tmp_path / "fail", "fail")
     assert done.returncode == 1, done.stderr
@@ -225,7 +225,7 @@ def test_nan_inf_none_and_nat_stay_distinct_from_the_check_to_every_view(tmp_pat
 
 def test_a_run_without_its_pipeline_cannot_be_reopened_and_says_so(tmp_path):
     from pipetest_nb.exceptions import RunRecordError
-    from pipetest_nb.record_schema import pipeline_to_reopen
+    from pipetest_nb.records.schema import pipeline_to_reopen
 
     run_dir = tmp_path / "ws" / "runs" / "r1"
     run_dir.mkdir(parents=True)

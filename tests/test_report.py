@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from pipetest_nb import PipelineDAG, PipetestError, Session
-from pipetest_nb.executor import PipelineRun
-from pipetest_nb.report import report_json, write_html_report
+from pipetest_nb.engine.run import PipelineRun
+from pipetest_nb.views.report.render import report_json, write_html_report
 
 COL = '<script>alert("col")</script>'
 VAL = "<img src=x onerror=alert('val')>"
@@ -85,7 +85,7 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, di
     path = write_pipeline(folder / "pipeline", PIPELINE, SCRIPTS)
     with Session(path, folder / "ws", progress=False, cache=False, on_error="fail_pipeline") as session:
         session.run_all()
-        report = session.to_html(folder / "report.html")
+        report = write_html_report(session, folder / "report.html")
         run_dir = session.run_dir
     return run_dir, report.read_text(encoding="utf-8"), report_json(run_dir)
 
@@ -167,7 +167,7 @@ def test_json_form_has_the_original_report_shape(hostile_run):
 
 def test_cli_report_writes_html_and_json(hostile_run, tmp_path):
     run_dir, _, _ = hostile_run
-    done = subprocess.run([sys.executable, "-m", "pipetest_nb.cli", "report", str(run_dir), "-o",
+    done = subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", "report", str(run_dir), "-o",
                            str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -193,4 +193,4 @@ def test_a_session_where_nothing_ran_has_no_report_yet(tmp_path):
                           {"a.py": "def main(input_paths, output_paths, environ_vars, job_args):\n    pass\n"})
     with Session(path, tmp_path / "ws", progress=False) as session, \
             pytest.raises(PipetestError, match="nothing has run in this session yet"):
-        session.to_html(tmp_path / "r.html")
+        write_html_report(session, tmp_path / "r.html")

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from pipelines import write_pipeline
 
-from pipetest_nb.dag import InputSpec, PipelineDAG, TableSchema
-from pipetest_nb.dataflow import frame, inspect_output
 from pipetest_nb.exceptions import SyntheticDataError
-from pipetest_nb.expectations import suite_from_frame, validate_frame, write_suite
-from pipetest_nb.synthetic import generate_frame, generate_input, generate_inputs, suite_for_input
+from pipetest_nb.spec.model import InputSpec, PipelineDAG, TableSchema
+from pipetest_nb.validation.artifacts import frame, inspect_output
+from pipetest_nb.validation.expectations import suite_from_frame, validate_frame, write_suite
+from pipetest_nb.validation.synthetic import generate_frame, generate_input, generate_inputs, suite_for_input
 
 HAND_SUITE = {"name": "customers", "expectations": [
     {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 50, "max_value": 300}},

@@ -1,4 +1,4 @@
-"""The demo pipeline shipped with the package, and ``pipetest demo``.
+"""The demo pipeline shipped with the package (``pipetest demo`` runs it: ``views/cli/demo.py``).
 
 A churn model in the Cursus step-script convention (7 ``main``-mode scripts, a calibration branch and
 a join), its Great Expectations suites, and a broken variant (``pipeline_broken.yaml``) with one
@@ -8,7 +8,6 @@ progress, writes the HTML report and says where everything is.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -42,75 +41,3 @@ def demo_pipeline(workspace: str | Path = "pipetest_workspace", broken: bool = F
     """The pipeline file of the demo copied into ``<workspace>/demo`` (copied first if needed)."""
     folder = copy_demo(Path(workspace) / "demo", reset=reset)
     return folder / ("pipeline_broken.yaml" if broken else "pipeline.yaml")
-
-
-class _Progress:
-    """Prints one line as each step starts and finishes, and every edge check that did not pass."""
-
-    def __init__(self, total: int):
-        self.total = total
-        self.started = 0
-
-    def __call__(self, event) -> None:
-        from ..cli import _print_step_event
-        from ..events import EdgeState, EventKind
-
-        if event.kind == EventKind.STEP_STARTED:
-            self.started += 1
-            print(f"[{self.started}/{self.total}] {event.step} ...", flush=True)
-        elif event.kind == EventKind.EDGE_CHECKED and event.data.get("state") in (EdgeState.WARNED,
-                                                                                   EdgeState.FAILED):
-            source, target = event.data.get("edge") or ("?", "?")
-            suites = [c for c in event.data.get("expectations") or [] if not c.get("success")]
-            columns = sorted({str(f.get("column")) for c in suites for f in c.get("failures") or [] if f.get("column")})
-            what = f"; columns: {', '.join(columns)}" if columns else ""
-            print(f"  ! edge {source} -> {target}: {event.data['state']}"
-                  + (f" (suite {', '.join(c.get('suite', '?') for c in suites)}{what})" if suites else ""), flush=True)
-        else:
-            _print_step_event(event)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Copy the demo into the workspace, run it end to end, write the HTML report; exit 1 if a step failed."""
-    from ..cli import load_pipeline, print_run_summary
-    from ..executor import PipelineRun
-    from ..report import write_html_report
-
-    workspace = Path(args.workspace)
-    pipeline = demo_pipeline(workspace, broken=args.broken, reset=args.reset)
-    dag = load_pipeline(str(pipeline))
-    run = PipelineRun(dag, workspace, isolation=args.isolation, cache=not args.no_cache)
-    try:
-        run.bus.subscribe(_Progress(len(run.plan.execution_order)))
-        print(f"Demo pipeline: {pipeline}" + (" (the broken variant)" if args.broken else ""))
-        print(f"Running '{dag.name}' ({len(run.plan.execution_order)} steps) in {run.run_dir}", flush=True)
-        run.run()
-    finally:
-        run.close()
-    record = run.record
-    print()
-    print_run_summary(record)
-    report = write_html_report(run.run_dir, Path(args.report) if args.report else None)
-    print(f"Run folder: {run.run_dir}")
-    print(f"Report:     {report}")
-    if args.broken:
-        print("\nThis run was meant to fail: see the root failure at the top of the report, then compare the "
-              "edges out of missing_value_imputation with a green run (session.diff).")
-    if args.open:
-        import webbrowser
-
-        webbrowser.open(report.absolute().as_uri())
-    return 0 if record.get("status") == "succeeded" else 1
-
-
-def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``pipetest demo``."""
-    p.add_argument("--broken", action="store_true", help="run the variant with a planted bug (exits 1)")
-    p.add_argument("--workspace", default="pipetest_workspace",
-                   help="where the demo is copied (<workspace>/demo), and where runs and the cache live")
-    p.add_argument("--isolation", choices=["subprocess", "inprocess", "pool"], help="override the pipeline's")
-    p.add_argument("--report", metavar="FILE", help="where to write the HTML report (default: in the run folder)")
-    p.add_argument("--open", action="store_true", help="open the report in a web browser")
-    p.add_argument("--reset", action="store_true", help="restore the demo's files in the workspace to the originals")
-    p.add_argument("--no-cache", action="store_true", help="run every step even if its inputs are unchanged")
-    p.set_defaults(func=cmd_demo)

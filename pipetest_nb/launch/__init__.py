@@ -11,7 +11,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .base import DEFAULT_LOG_LIMIT, Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
+from pipetest_nb.launch.base import (
+    DEFAULT_LOG_LIMIT,
+    Launcher,
+    OutputCallback,
+    StartCallback,
+    StepJob,
+    StepOutcome,
+)
 
 #: isolation name -> (module, class)
 LAUNCHERS: dict[str, tuple[str, str]] = {
@@ -37,7 +44,7 @@ def get_launcher(isolation: str, **options: Any) -> Launcher:
     """The launcher for an ``isolation:`` value; ``options`` go to its constructor (e.g. ``workers=``,
     ``preload=`` for ``pool``, ``python=`` for ``subprocess`` and ``pool``)."""
     if isolation not in LAUNCHERS:
-        from ..exceptions import LaunchError
+        from pipetest_nb.exceptions import LaunchError
 
         raise LaunchError(f"unknown isolation '{isolation}'; choose one of {', '.join(LAUNCHERS)}")
     module, cls = LAUNCHERS[isolation]

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ._tree import become_subreaper, kill_leftovers
-from .base import StepJob
-from .script import run_step
+from pipetest_nb.launch._tree import become_subreaper, kill_leftovers
+from pipetest_nb.launch.base import StepJob
+from pipetest_nb.launch.script import run_step
 
 #: Run by ``python -c`` with the folder holding pipetest_nb, the result fd and the start fd as
 #: arguments; the folder is taken off ``sys.path`` again before the script runs.

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from ..masking import LogScrubber
-from .base import OutputCallback
+from pipetest_nb.launch.base import OutputCallback
+from pipetest_nb.records.masking import LogScrubber
 
 
 class LogSink:

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipetest_nb.launch._logs import LogSink, stderr_tail
+from pipetest_nb.launch.base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
+from pipetest_nb.launch.script import script_not_found
+
 from . import _shutdown
-from ._logs import LogSink, stderr_tail
-from .base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
-from .script import script_not_found
 
 _SIGNALS_OF_OOM = (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS)
 _OOM_WORDS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")

@@ -78,8 +78,9 @@ def main() -> None:
     sock = socket.socket(fileno=fd)
     preload(DEFAULT_PRELOAD + tuple(sys.argv[3:]))
     warm_up()
+    from pipetest_nb.launch._tree import become_subreaper, kill_leftovers
+
     from . import _child  # noqa: F401 - imported once here, not in every child
-    from ._tree import become_subreaper, kill_leftovers
 
     become_subreaper()
 
@@ -127,8 +128,8 @@ def _run_forked(sock: socket.socket, message: dict[str, Any], fds: list[int]) ->
         os.environ.update(message["env"])
         if "numpy" in sys.modules:  # a fresh interpreter would seed numpy's global generator anew
             sys.modules["numpy"].random.seed()
-        from ._child import run_child
-        from .base import StepJob
+        from pipetest_nb.launch._child import run_child
+        from pipetest_nb.launch.base import StepJob
 
         run_child(StepJob(**message["job"]), res_w, message.get("deadline"), go_r)
     finally:

@@ -15,9 +15,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from ._child import BOOTSTRAP, PACKAGE_ROOT
-from ._process import Exit, ProcessLauncher
-from .base import StepJob
+from pipetest_nb.launch._child import BOOTSTRAP, PACKAGE_ROOT
+from pipetest_nb.launch._process import Exit, ProcessLauncher
+from pipetest_nb.launch.base import StepJob
 
 
 @dataclass

@@ -24,12 +24,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
+from pipetest_nb.launch.base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
 
 
 def run_job(job: dict[str, Any], launch_id: str) -> StepOutcome:
     """Run one step (given as ``StepJob.to_dict()``) in a fresh subprocess of this worker."""
-    from .fresh import SubprocessLauncher
+    from pipetest_nb.launch.fresh import SubprocessLauncher
 
     step_job = StepJob(**job)
     stop_file = _stop_file(step_job, launch_id)

@@ -34,11 +34,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipetest_nb.launch._logs import LogSink, SinkStream, stderr_tail
+from pipetest_nb.launch._process import Sampler
+from pipetest_nb.launch.base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
+from pipetest_nb.launch.script import StepInterrupted, StepTimedOut, run_step
+
 from . import _shutdown
-from ._logs import LogSink, SinkStream, stderr_tail
-from ._process import Sampler
-from .base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
-from .script import StepInterrupted, StepTimedOut, run_step
 
 
 class _Interrupter:

@@ -25,11 +25,11 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..exceptions import LaunchError
-from ._child import PACKAGE_ROOT
-from ._process import Exit, ProcessLauncher
-from ._worker import BOOTSTRAP, receive, send
-from .base import StepJob
+from pipetest_nb.exceptions import LaunchError
+from pipetest_nb.launch._child import PACKAGE_ROOT
+from pipetest_nb.launch._process import Exit, ProcessLauncher
+from pipetest_nb.launch._worker import BOOTSTRAP, receive, send
+from pipetest_nb.launch.base import StepJob
 
 
 class _Worker:

@@ -43,8 +43,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import safe_str
-from .base import StepJob
+from pipetest_nb.launch.base import StepJob
+from pipetest_nb.text import safe_str
 
 _LAUNCH_DIR = os.path.dirname(os.path.abspath(__file__))
 _RUNPY_FILE = os.path.abspath(runpy.__file__)

@@ -42,7 +42,7 @@ def _chain_pipeline(root: Path, steps: int) -> Path:
 
 def _executor_ms(pipeline: Path, isolation: str, workspace: Path, checks: bool = True) -> float:
     from pipetest_nb import PipelineDAG
-    from pipetest_nb.executor import PipelineExecutor
+    from pipetest_nb.engine.run import PipelineExecutor
 
     dag = PipelineDAG.from_yaml(pipeline)
     start = time.perf_counter()
@@ -178,7 +178,7 @@ def _demo(quick: bool) -> list[Row]:
 
 def _recording(quick: bool) -> list[Row]:
     from pipetest_nb import PipelineDAG
-    from pipetest_nb.executor import PipelineRun
+    from pipetest_nb.engine.run import PipelineRun
     from pipetest_nb.launch import get_launcher
     from pipetest_nb.launch.base import StepJob
 

@@ -39,8 +39,8 @@ def _pandas_checks(df) -> bool:
 def run(quick: bool = False) -> list[Row]:
     import pandas as pd
 
-    from pipetest_nb.dataflow import inspect_output
-    from pipetest_nb.expectations import validate_frame
+    from pipetest_nb.validation.artifacts import inspect_output
+    from pipetest_nb.validation.expectations import validate_frame
 
     rows: list[Row] = []
     repeat = 1 if quick else 5

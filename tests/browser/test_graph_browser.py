@@ -9,7 +9,13 @@ import pytest
 from plotly_page import points_of, rgb
 
 from pipetest_nb import PipelineDAG
-from pipetest_nb.notebook.graph import EDGE_COLORS, EDGE_MARK_TRACE, NODE_TRACE, STATUS_COLORS, build_model
+from pipetest_nb.views.notebook.graph import (
+    EDGE_COLORS,
+    EDGE_MARK_TRACE,
+    NODE_TRACE,
+    STATUS_COLORS,
+    build_model,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +27,7 @@ EDGE_STATES = {("load.raw_data", "preprocess.DATA"): "failed", ("load.raw_data",
 SETUP = textwrap.dedent(f"""
     import ipywidgets as widgets
     from pipetest_nb import PipelineDAG
-    from pipetest_nb.notebook import DagGraph
+    from pipetest_nb.views.notebook import DagGraph
 
     graph = DagGraph(PipelineDAG.load({str(EXAMPLE)!r}))
     selected = widgets.Label(value="nothing selected", layout={{"min_width": "400px"}})

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipetest_nb import Session
-from pipetest_nb.notebook.graph import NODE_UID, STATUS_COLORS
+from pipetest_nb import Session, write_html_report
+from pipetest_nb.views.notebook.graph import NODE_UID, STATUS_COLORS
 
 pytestmark = pytest.mark.browser
 
@@ -63,7 +63,7 @@ def served_report(tmp_path: Path) -> Iterator[str]:
     with Session(tmp_path / "p" / "pipeline.yaml", tmp_path / "ws", progress=False, cache=False,
                  on_error="fail_pipeline") as session:
         session.run_all()
-        session.to_html(tmp_path / "site" / "report.html")
+        write_html_report(session, tmp_path / "site" / "report.html")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
     handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

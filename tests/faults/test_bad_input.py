@@ -20,11 +20,11 @@ import pytest
 from pipelines import hard_wall
 
 from pipetest_nb import PipelineDAG, PipelineSpecError
-from pipetest_nb.cli import main
-from pipetest_nb.dag import name_problem
 from pipetest_nb.exceptions import PipetestError, SuiteError
-from pipetest_nb.expectations import check_suite_files, load_suite, validate_output
-from pipetest_nb.workspace import Workspace
+from pipetest_nb.records.workspace import Workspace
+from pipetest_nb.spec.model import name_problem
+from pipetest_nb.validation.expectations import check_suite_files, load_suite, validate_output
+from pipetest_nb.views.cli import main
 
 HEAD = "name: bad\nsteps:\n  a:\n    script: a.py\n"
 MAX_TIMEOUT = 7 * 24 * 3600  # the documented ranges
@@ -57,7 +57,7 @@ def pipetest(*args: str, timeout: float = 60, limit_memory: bool = False) -> sub
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
 
-    return subprocess.run([sys.executable, "-m", "pipetest_nb.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", *args], capture_output=True, text=True,
                           timeout=timeout, preexec_fn=cap if limit_memory else None)
 
 
@@ -314,7 +314,7 @@ def test_pipetest_run_with_a_bad_workspace_is_a_clear_error(folder, workspace):
 @pytest.fixture(scope="module")
 def gx():
     """Great Expectations imported once, outside any hard wall (its import takes seconds)."""
-    from pipetest_nb.expectations import _GX
+    from pipetest_nb.validation.expectations import _GX
 
     return _GX.get()
 

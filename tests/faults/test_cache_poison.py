@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipetest_nb.events import StepStatus
-from pipetest_nb.workspace import load_record
+from pipetest_nb.records.workspace import load_record
 
 ORIGINAL = b"a,b\n1,2\n"
 
@@ -198,7 +198,7 @@ def test_a_link_out_of_the_run_is_recorded_as_a_link_never_followed(case, tmp_pa
     for path in _cache_files(c.root / "ws"):
         if not path.is_symlink():
             assert b"TOPSECRET" not in path.read_bytes(), path
-    from pipetest_nb.dataflow import inspect_output
+    from pipetest_nb.validation.artifacts import inspect_output
 
     info = inspect_output(run_dir / "steps" / "produce" / "outputs" / "out")
     link = info.files["link.csv"]
@@ -226,18 +226,18 @@ def test_undecodable_file_names_are_data_not_a_problem_and_the_report_shows_them
     assert record.steps["produce"]["metrics"]["rows_out"] == 2
     assert record.steps["consume"]["status"] == StepStatus.SUCCEEDED
 
-    from pipetest_nb.dataflow import frame, inspect_output
+    from pipetest_nb.validation.artifacts import frame, inspect_output
 
     info = inspect_output(run_dir / "steps" / "produce" / "outputs" / "out")
     assert list(info.to_dict()["files"]) == ["bad\\xff.csv"]
     assert frame(info)["b"].tolist() == [2, 4]
 
-    from pipetest_nb.report import report_json, write_html_report
+    from pipetest_nb.views.report.render import report_json, write_html_report
 
     html = write_html_report(run_dir).read_text(encoding="utf-8")
     assert "pipetest" in html.lower()
     json.dumps(report_json(run_dir), allow_nan=False)
-    done = subprocess.run([sys.executable, "-m", "pipetest_nb.cli", "report", str(run_dir), "-o",
+    done = subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", "report", str(run_dir), "-o",
                            str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -255,7 +255,7 @@ def test_a_report_of_a_record_holding_an_undecodable_name_renders(case, tmp_path
     record = json.loads((run_dir / "run.json").read_text())
     record["steps"]["produce"]["warnings"] = [os.fsdecode(b"wrote bad\xff.csv")]
     (run_dir / "run.json").write_text(json.dumps(record))
-    from pipetest_nb.report import report_json, write_html_report
+    from pipetest_nb.views.report.render import report_json, write_html_report
 
     html = write_html_report(run_dir).read_text(encoding="utf-8")
     assert "wrote bad\\xff.csv" in html
@@ -263,7 +263,7 @@ def test_a_report_of_a_record_holding_an_undecodable_name_renders(case, tmp_path
 
 
 def test_outputs_reused_from_an_older_run_are_copies_it_keeps_its_bytes(case):
-    from pipetest_nb.executor import PipelineExecutor
+    from pipetest_nb.engine.run import PipelineExecutor
 
     c = case(*_chain("def main(*a):\n    pass\n"))
     first_dir, _ = _run(c, cache=False)

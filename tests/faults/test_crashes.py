@@ -18,7 +18,7 @@ import yaml
 
 from pipetest_nb import PipelineDAG, PipetestError, Session
 from pipetest_nb.events import StepStatus
-from pipetest_nb.workspace import Workspace, load_record
+from pipetest_nb.records.workspace import Workspace, load_record
 
 STEP = """
 import time
@@ -103,7 +103,7 @@ def kill_at_marker(script: str, pipeline: Path, workspace: Path, marker: str, nt
 #: run.json, and says so, so that a kill lands there.
 SLOW_REWRITES = """
 import os, sys, time
-from pipetest_nb import workspace
+from pipetest_nb.records import workspace
 real_write, real_fsync, pausing = workspace.atomic_write_json, os.fsync, []
 
 def slow_fsync(fd):
@@ -145,7 +145,7 @@ def test_runner_killed_while_rewriting_run_json_reopens(tmp_path, nth):
 #: pauses first, and says so, so that a kill lands while an entry is half written.
 SLOW_CACHE_WRITES = """
 import sys, time
-from pipetest_nb import cache
+from pipetest_nb.records import cache
 real_copy = cache._copy_file
 
 def slow_copy(src, dst, mode):

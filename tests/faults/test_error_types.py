@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from pipetest_nb.engine.run import PipelineExecutor
 from pipetest_nb.events import StepStatus
-from pipetest_nb.executor import PipelineExecutor
 
 OK = "from pathlib import Path\ndef main(i, o, e, a):\n    (Path(o['out']) / 'x.txt').write_text('x')\n"
 

@@ -27,7 +27,7 @@ import pytest
 from pipetest_nb import Session
 from pipetest_nb.events import EventKind, StepStatus
 from pipetest_nb.exceptions import PipetestError
-from pipetest_nb.workspace import Workspace, load_record, open_writer, read_events
+from pipetest_nb.records.workspace import Workspace, load_record, open_writer, read_events
 
 SECRET = "OUTSIDE-THE-RUN-FOLDER-7f3a"  # in files outside the run folder: no reader may show it
 
@@ -225,7 +225,7 @@ def _limited() -> None:
 
 
 def cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipetest_nb.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", *args], capture_output=True, text=True,
                           timeout=timeout, preexec_fn=_limited)
 
 
@@ -256,7 +256,7 @@ def report(what, outcome):
     print(json.dumps(line, default=str), flush=True)
 
 from pipetest_nb import Session
-from pipetest_nb.workspace import load_record
+from pipetest_nb.records.workspace import load_record
 
 def load(run_dir):
     record = load_record(run_dir)
@@ -426,7 +426,7 @@ def test_stale_temporary_snapshots_are_cleaned_when_the_run_is_written_again(tmp
 DYING_WRITER = """
 import os, socket, sys, time
 from pipetest_nb.events import EventKind
-from pipetest_nb.workspace import Workspace
+from pipetest_nb.records.workspace import Workspace
 writer = Workspace(sys.argv[1]).create_run("p")
 writer.emit(EventKind.RUN_STARTED, pipeline={"name": "p"}, steps=["a", "b"],
             runner={"pid": os.getpid(), "host": socket.gethostname()})  # as the engine records it
@@ -444,7 +444,7 @@ def _state(folder: Path) -> dict[str, tuple[int, int]]:
 @pytest.mark.parametrize("lock_file", ["kept", "removed"])
 def test_a_running_run_whose_writer_is_gone_shows_as_interrupted(tmp_path, lock_file):
     from pipetest_nb import Debugger
-    from pipetest_nb.report import report_json
+    from pipetest_nb.views.report.render import report_json
 
     ws = tmp_path / "ws"
     proc = subprocess.Popen([sys.executable, "-c", DYING_WRITER, str(ws)], stdout=subprocess.PIPE, text=True)

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pipetest_nb import PipelineDAG, Session
-from pipetest_nb.workspace import load_record
+from pipetest_nb.records.workspace import load_record
 
 PYTHON = sys.executable
 
@@ -105,7 +105,7 @@ def test_sigterm_and_sighup_stop_a_cli_run_and_its_steps(tmp_path, isolation, si
                               {"wait.py": WAITING})
     pids = tmp_path / "pids"
     env = {**os.environ, "PIDS": str(pids), "SLOW": "1"}
-    cli = subprocess.Popen([PYTHON, "-m", "pipetest_nb.cli", "run", str(pipeline), "--workspace",
+    cli = subprocess.Popen([PYTHON, "-m", "pipetest_nb.views.cli", "run", str(pipeline), "--workspace",
                             str(tmp_path / "ws"), "--no-cache", "--isolation", isolation],
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     step_pids: list[int] = []

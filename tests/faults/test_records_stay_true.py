@@ -15,9 +15,9 @@ import yaml
 
 from pipetest_nb import PipelineDAG, PipelineExecutor, PipelineMonitor, Session
 from pipetest_nb.events import EventKind
-from pipetest_nb.workspace import load_record, read_events
+from pipetest_nb.records.workspace import load_record, read_events
 
-PIPETEST = [sys.executable, "-m", "pipetest_nb.cli"]
+PIPETEST = [sys.executable, "-m", "pipetest_nb.views.cli"]
 
 GOOD = "def main(input_paths, output_paths, environ_vars, job_args):\n    pass\n"
 BAD = "def main(input_paths, output_paths, environ_vars, job_args):\n    raise ValueError('boom')\n"
@@ -82,7 +82,7 @@ def test_opening_a_finished_run_changes_nothing(request, tmp_path, fixture, stat
     assert cli("runs", "--workspace", str(ws)).returncode == 0
     assert cli("report", str(run_dir), "-o", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")
                ).returncode == 0
-    from pipetest_nb.notebook.debugger import Debugger
+    from pipetest_nb.views.notebook.debugger import Debugger
 
     Debugger(run_dir, workspace=ws).close()
 
@@ -123,7 +123,7 @@ def test_a_session_that_runs_nothing_leaves_no_run(chain, tmp_path):
 
 
 def test_debugger_and_reset_leave_no_run(chain, tmp_path):
-    from pipetest_nb.notebook.debugger import Debugger
+    from pipetest_nb.views.notebook.debugger import Debugger
 
     ws = tmp_path / "ws"
     dbg = Debugger(str(chain), workspace=ws)
@@ -164,7 +164,7 @@ def assert_internal_error(run_dir: Path, step: str, needle: str) -> None:
 
 
 def test_a_check_that_raises_fails_the_step(chain, tmp_path, monkeypatch):
-    from pipetest_nb.edgechecks import EdgeChecks
+    from pipetest_nb.engine.edge_checks import EdgeChecks
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("check exploded")
@@ -229,7 +229,7 @@ def test_a_pool_job_over_one_mib(tmp_path):
 
 
 def test_the_writer_raising_fails_the_step(chain, tmp_path, monkeypatch):
-    from pipetest_nb.workspace import RunWriter
+    from pipetest_nb.records.workspace import RunWriter
 
     real = RunWriter.emit
     state = {"armed": True}
@@ -310,7 +310,7 @@ def test_a_run_killed_after_its_last_step_is_finished_by_run_all(chain, tmp_path
     ws = tmp_path / "ws"
     runner = textwrap.dedent(f"""
         import os
-        from pipetest_nb.executor import PipelineRun
+        from pipetest_nb.engine.run import PipelineRun
         from pipetest_nb.session import Session
         PipelineRun.finish = lambda self: os._exit(9)  # fault injection: die before the summary
         Session({str(chain)!r}, {str(ws)!r}, progress=False).run_all()

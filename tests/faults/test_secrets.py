@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from pipetest_nb import PipelineDAG, Session, masking
-from pipetest_nb.cache import cache_key
-from pipetest_nb.cli import main as cli_main
+from pipetest_nb import PipelineDAG, Session, write_html_report
 from pipetest_nb.events import EventKind
-from pipetest_nb.notebook import panels
-from pipetest_nb.notebook.magics import step_code
-from pipetest_nb.workspace import new_run_id
+from pipetest_nb.records import masking
+from pipetest_nb.records.cache import cache_key
+from pipetest_nb.records.workspace import new_run_id
+from pipetest_nb.views.cli import main as cli_main
+from pipetest_nb.views.notebook import panels
+from pipetest_nb.views.notebook.magics import step_code
 
 MASK = masking.MASK
 
@@ -106,7 +107,7 @@ def test_planted_secrets_appear_nowhere_but_in_the_steps_own_outputs(tmp_path, m
                                  else None)
         result = session.run_all()
         run_dir = session.run_dir
-        session.to_html(reports / "session.html")
+        write_html_report(session, reports / "session.html")
         widgets = [panels.config_step_html(s, session.record["steps"][s], session.plan.step_configs[s])
                    for s in ("leak", "boom")]
         cell = step_code(session, "leak")

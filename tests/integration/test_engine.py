@@ -18,10 +18,10 @@ import scripts as s
 import yaml
 
 from pipetest_nb import PipelineDAG
+from pipetest_nb.engine.run import PipelineExecutor
 from pipetest_nb.events import EventKind, StepStatus
-from pipetest_nb.executor import PipelineExecutor
+from pipetest_nb.records.workspace import load_record
 from pipetest_nb.session import Session
-from pipetest_nb.workspace import load_record
 
 
 def make(tmp_path: Path, steps: dict, scripts: dict[str, str], **top) -> PipelineDAG:

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from pipetest_nb import PipelineDAG
-from pipetest_nb.dataflow import DataCompatibilityReport
-from pipetest_nb.executor import PipelineExecutor
-from pipetest_nb.workspace import load_record
+from pipetest_nb.engine.run import PipelineExecutor
+from pipetest_nb.records.workspace import load_record
+from pipetest_nb.validation.artifacts import DataCompatibilityReport
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sample_pipeline"
 
@@ -116,7 +116,7 @@ def test_warn_only_edge_lets_the_consumer_run(tmp_path, pipeline_executor):
 
 def test_pipetest_run_prints_the_failed_edge(tmp_path):
     dag = sample(tmp_path, env={"clean": {"PLANT_BAD_ROWS": "1"}})
-    done = subprocess.run([sys.executable, "-m", "pipetest_nb.cli", "run", str(dag.source), "--workspace",
+    done = subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", "run", str(dag.source), "--workspace",
                            str(tmp_path / "ws"), "--data-source", "synthetic", "--isolation", "pool"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr

@@ -1,0 +1,192 @@
+"""Writes a step made outside its own outputs: other steps' folders, the cache, the run record, ``..``.
+
+A step may write its own outputs (and its step folder, where its logs go), nothing else. Before it
+runs, ``OutsideWrites.take`` notes the type, size, mtime and inode of every entry (``lstat`` only,
+nothing is read or hashed) of:
+
+- the folders of the run's steps that have finished (their outputs and logs no longer change),
+- the cache entries those steps stored or restored (their files are read-only copies),
+- the run folder's own files: ``run.json`` may only be replaced whole (the engine writes a new file
+  and renames it), ``events.jsonl`` may only grow, any other file must stay as it was,
+- the files beside the run folder (``..``): other runs' folders may appear (another session), none
+  may disappear, and no file there may appear or change.
+
+After the step, ``changes`` compares and returns one warning that names the step and the paths.
+The step's own inputs are left out: the engine checks those with hashes and warns on its own.
+Steps running at the same time as this one are not looked at, so parallel runs raise no false alarm.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipetest_nb.events import StepStatus
+from pipetest_nb.files import display_path
+
+if TYPE_CHECKING:
+    from pipetest_nb.engine.run import PipelineRun
+    from pipetest_nb.launch.base import StepJob
+
+#: Paths named in one warning; the rest are counted.
+MAX_NAMED = 10
+
+_Entry = tuple[str, int, int, int]  # kind, size, mtime_ns, inode
+#: Statuses of steps whose folders no longer change while another step runs.
+_SETTLED = (StepStatus.SUCCEEDED, StepStatus.CACHED, StepStatus.FAILED, StepStatus.SKIPPED)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "link" if stat.S_ISLNK(mode) else "file"
+
+
+def _entry(path: str) -> _Entry | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return _kind(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _tree(root: Path, skip: set[str], into: dict[str, _Entry]) -> None:
+    """Every entry under ``root`` (links not followed), except the paths in ``skip`` and below them."""
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for item in entries:
+            if item.path in skip:
+                continue
+            found = _entry(item.path)
+            if found is None:
+                continue
+            into[item.path] = found
+            if found[0] == "dir":
+                pending.append(item.path)
+
+
+class OutsideWrites:
+    """A picture of what a step must not touch, taken before it runs and compared after."""
+
+    def __init__(self, step: str, run_dir: Path, roots: list[Path], skip: set[str],
+                 states: Callable[[], dict[str, Any]] | None = None):
+        self.step = step
+        self.run_dir = Path(run_dir)
+        self._roots = roots
+        self._skip = skip
+        self._states = states  # each settled step's (status, attempts): a step that started again meanwhile
+        self._before_states = states() if states else {}  # (a retry in a parallel run) rewrote its own folder
+        self._watched = self._trees()
+        self._record: dict[str, _Entry] = {}
+        for item in _listing(self.run_dir):
+            if item.name != "steps" and not item.name.startswith(".") and (found := _entry(item.path)):
+                self._record[item.path] = found
+        self._beside = {item.path: found for item in _listing(self.run_dir.parent)
+                        if item.path != str(self.run_dir) and (found := _entry(item.path))}
+
+    @classmethod
+    def take(cls, step: str, run_dir: Path, finished_steps: list[str], cache_entries: list[Path],
+             inputs: list[str], states: Callable[[], dict[str, Any]] | None = None) -> OutsideWrites:
+        """The picture before ``step`` runs; ``finished_steps`` are steps whose folders must not change."""
+        roots = [Path(run_dir) / "steps" / s for s in finished_steps if s != step] + [Path(p) for p in cache_entries]
+        return cls(step, Path(run_dir), roots, {os.path.abspath(p) for p in inputs}, states)
+
+    @classmethod
+    def for_step(cls, run: PipelineRun, step: str, job: StepJob) -> OutsideWrites:
+        """The picture before a step of ``run`` starts: settled steps and the cache entries they used."""
+        settled = [s for s, status in run.statuses.items() if status in _SETTLED]
+        keys = [run.writer.record.steps.get(s, {}).get("cache_key") for s in settled]
+        entries = [run.cache.root / k for k in keys if isinstance(k, str) and (run.cache.root / k).is_dir()]
+
+        def states() -> dict[str, Any]:
+            steps = run.writer.record.steps
+            return {s: (steps.get(s, {}).get("status"), steps.get(s, {}).get("attempts")) for s in settled}
+
+        return cls.take(step, run.run_dir, settled, entries, list(job.input_paths.values()), states)
+
+    def _trees(self) -> dict[str, _Entry]:
+        found: dict[str, _Entry] = {}
+        for root in self._roots:
+            if str(root) not in self._skip:
+                _tree(root, self._skip, found)
+        return found
+
+    def changes(self) -> str | None:
+        """One warning naming the step and what it changed outside its outputs, or None."""
+        found = _compare(self._watched, self._trees())
+        if self._states is not None:
+            now = self._states()
+            moved = [str(self.run_dir / "steps" / s) + os.sep for s, state in self._before_states.items()
+                     if now.get(s) != state]
+            found = [(verb, path) for verb, path in found if not any(path.startswith(m) for m in moved)]
+        found += self._record_changes()
+        found += self._beside_changes()
+        if not found:
+            return None
+        shown = [f"{verb} {display_path(path)}" for verb, path in found[:MAX_NAMED]]
+        more = f" and {len(found) - MAX_NAMED} more" if len(found) > MAX_NAMED else ""
+        return (f"step '{self.step}' wrote outside its own outputs: {'; '.join(shown)}{more}. A step should "
+                "write only to its output folders; other steps' outputs, the cache and the run record "
+                "are not its to change")
+
+    def _record_changes(self) -> list[tuple[str, str]]:
+        found = []
+        for path, (_kind_, size, mtime, inode) in self._record.items():
+            now = _entry(path)
+            name = os.path.basename(path)
+            if now is None:
+                found.append(("deleted", path))
+            elif name == "run.json":
+                if now[3] == inode and (now[1], now[2]) != (size, mtime):
+                    found.append(("modified", path))  # the engine replaces it whole, never in place
+            elif name == "events.jsonl":
+                if now[3] != inode or now[1] < size:
+                    found.append(("rewrote", path))  # the engine only appends
+            elif now != (_kind_, size, mtime, inode):
+                found.append(("modified", path))
+        for item in _listing(self.run_dir):
+            if (item.name not in ("steps",) and not item.name.startswith(".") and item.path not in self._record
+                    and not item.is_dir(follow_symlinks=False)):
+                found.append(("added", item.path))
+        return found
+
+    def _beside_changes(self) -> list[tuple[str, str]]:
+        found = []
+        now = {item.path: e for item in _listing(self.run_dir.parent) if (e := _entry(item.path))}
+        for path, before in self._beside.items():
+            after = now.get(path)
+            if after is None:
+                found.append(("deleted", path))
+            elif before[0] != "dir" and after != before:
+                found.append(("modified", path))
+        found += [("added", path) for path, e in now.items()
+                  if path not in self._beside and path != str(self.run_dir) and e[0] != "dir"]
+        return found
+
+
+def _listing(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError:
+        return []
+
+
+def _compare(before: dict[str, _Entry], after: dict[str, _Entry]) -> list[tuple[str, str]]:
+    found = []
+    for path, entry in before.items():
+        now = after.get(path)
+        if now is None:
+            found.append(("deleted", path))
+        elif entry[0] != "dir" and now != entry:
+            found.append(("modified", path))
+    found += [("added", path) for path in after if path not in before]
+    return sorted(found, key=lambda item: item[1])

@@ -1,0 +1,111 @@
+"""``pipetest cursus match | check | run``: a Cursus pipeline (DAG + configuration + contracts) from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pipetest_nb.cursus.layer import DEFAULT_MIN_CONFIDENCE, CursusIntegrationLayer
+from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
+
+
+def _layer_from_args(args: argparse.Namespace) -> CursusIntegrationLayer:
+    pairs = {}
+    for item in args.input or []:
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            raise PipelineSpecError([SpecProblem(f"--input must be STEP.NAME=PATH, got '{item}'", key="--input")])
+        pairs[key] = value
+    return CursusIntegrationLayer(args.dag, args.config, args.contracts, args.overrides, pairs, args.source_root,
+                                  min_confidence=args.min_confidence)
+
+
+def cmd_cursus_match(args: argparse.Namespace) -> int:
+    """Print how every input is bound; exit 1 when a binding is ambiguous, unsure or missing."""
+    from pipetest_nb.views.cli.main import format_table
+
+    layer = _layer_from_args(args)
+    bindings = layer.match()
+    if args.json:
+        print(json.dumps([{"step": b.step, "input": b.input, "kind": b.kind, "source": b.source,
+                           "path": str(b.path) if b.path else None, "confidence": b.confidence,
+                           "required": b.required, "candidates": list(b.candidates), "problem": b.problem}
+                          for b in bindings], indent=2))
+    else:
+        rows = []
+        for b in bindings:
+            bound = b.source or (str(b.path) if b.path else {"empty": "(empty folder)", "omitted": "(left out)"}
+                                 .get(b.kind, " | ".join(b.candidates) or "-"))
+            note = b.problem or ("" if b.required else "optional")
+            if b.kind == "unbound":
+                note = "required input: give --input STEP.NAME=PATH"
+            rows.append((b.step, b.input, bound, b.kind,
+                         f"{b.confidence:.2f}" if b.confidence is not None else "", note))
+        print(format_table(["step", "input", "bound to", "kind", "confidence", "note"], rows))
+    failed = [b for b in bindings if b.problem or b.kind == "unbound"]
+    if not args.json:
+        print(f"\n{len(bindings)} inputs, {len(failed)} to resolve")
+    return 1 if failed else 0
+
+
+def cmd_cursus_check(args: argparse.Namespace) -> int:
+    """Print every contract finding; exit 1 when there is an error."""
+    layer = _layer_from_args(args)
+    result = layer.check()
+    if result.findings:
+        print(result.format())
+    if result.ok:
+        count = len(layer.steps)
+        print(f"OK: {count} step{' agrees' if count == 1 else 's agree'} with {'its contract' if count == 1 else 'their contracts'}")
+    return 0 if result.ok else 1
+
+
+def cmd_cursus_run(args: argparse.Namespace) -> int:
+    """Check first (errors stop here), then run the whole pipeline on the files given."""
+    from pipetest_nb.engine.run import PipelineExecutor
+    from pipetest_nb.views.cli.main import format_table
+
+    layer = _layer_from_args(args)
+    result = layer.check()
+    if result.findings:
+        print(result.format())
+    if not result.ok:
+        print("not running: fix the errors above first", file=sys.stderr)
+        return 1
+    dag = layer.to_pipeline()
+    executor = PipelineExecutor(workspace_dir=args.workspace, isolation=args.isolation)
+    run = executor.execute_pipeline(dag, data_source="files")
+    rows = [(r.step_name, r.status, f"{r.duration:.2f}s", r.error or "") for r in run.steps.values()]
+    print(format_table(["step", "status", "duration", "error"], rows))
+    print(f"\nrun {run.run_id} in {run.run_dir}: " + ("succeeded" if run.success else f"failed: {run.error}"))
+    return 0 if run.success else 1
+
+
+def add_cursus_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``pipetest cursus {match,check,run}`` on the main parser's subcommands."""
+    parser = sub.add_parser("cursus", help="load, match and check a Cursus pipeline (DAG + configuration)")
+    commands = parser.add_subparsers(dest="cursus_command", required=True, metavar="COMMAND")
+    specs = [("match", "show how each input is bound to a producer output", cmd_cursus_match),
+             ("check", "check scripts, configuration and contracts against each other", cmd_cursus_check),
+             ("run", "check, then run the pipeline on the given files", cmd_cursus_run)]
+    for name, help_text, func in specs:
+        p = commands.add_parser(name, help=help_text)
+        p.add_argument("dag", help="Cursus DAG JSON (serializer format or {nodes, edges})")
+        p.add_argument("config", help="Cursus configuration JSON (configuration.shared / .specific)")
+        p.add_argument("--contracts", metavar="DIR", help="folder of <script>.step.yaml / *_contract.py files "
+                                                           "(default: beside each script)")
+        p.add_argument("--overrides", metavar="FILE", help="YAML/JSON: steps.STEP.{inputs,env,args}, bindings")
+        p.add_argument("--input", action="append", metavar="STEP.NAME=PATH", help="external data for an input")
+        p.add_argument("--source-root", metavar="DIR",
+                       help="folder relative script paths start from (default: the configuration's folder)")
+        p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+                       help="bindings matched less surely than this are errors (default: %(default)s)")
+        if name == "match":
+            p.add_argument("--json", action="store_true", help="print the bindings as JSON")
+        if name == "run":
+            p.add_argument("--workspace", metavar="DIR", default="pipetest_workspace",
+                           help="where runs are kept (default: %(default)s)")
+            p.add_argument("--isolation", choices=("subprocess", "inprocess", "pool"),
+                           help="how each step runs (default: the pipeline's setting)")
+        p.set_defaults(func=func)
