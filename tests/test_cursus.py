@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from pipetest_nb.cursus.layer import (
     CursusIntegrationLayer,
     load_cursus_pipeline,
@@ -18,7 +19,6 @@ from pipetest_nb.cursus.layer import (
     read_python_contracts,
     scan_script,
 )
-
 from pipetest_nb.exceptions import PipelineSpecError
 from pipetest_nb.spec.model import PipelineDAG
 
