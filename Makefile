@@ -26,8 +26,10 @@ install-dev: $(VENV)/.dev-installed
 demo: install-demo
 	$(VENV)/bin/pipetest demo
 
+# ruff, then the layer contracts of pyproject.toml ([tool.importlinter]): a broken layer fails the build.
 lint: install-dev
 	$(VENV)/bin/ruff check pipetest_nb tests
+	$(VENV)/bin/lint-imports
 
 # The browser tests drive Debian's chromium (never `playwright install`); install it when missing.
 chromium:
