@@ -128,7 +128,9 @@ session.run_all()
 @pytest.mark.slow
 @pytest.mark.parametrize("nth", [1, 2])
 def test_runner_killed_while_rewriting_run_json_reopens(tmp_path, nth):
-    pipeline = chain_pipeline(tmp_path / "p", length=10)
+    # long enough that a second mid-run rewrite comes: a snapshot waits ten times the last one's cost,
+    # and the injected pause makes that about a second
+    pipeline = chain_pipeline(tmp_path / "p", length=30)
     # killed with the temporary file written and run.json not yet replaced
     run_dir = kill_at_marker(SLOW_REWRITES, pipeline, tmp_path / "ws", "rewriting", nth)
     assert list(run_dir.glob(".run.json.*.tmp")), "the kill did not land inside a rewrite"
@@ -137,7 +139,7 @@ def test_runner_killed_while_rewriting_run_json_reopens(tmp_path, nth):
         left = [s for s, status in session.status.items() if status != StepStatus.SUCCEEDED]
         assert left, "the kill landed after the last step: nothing to go on with"
         assert session.run_all().success
-        assert session.outputs("s9")["out"].joinpath("v.txt").read_text() == "0123456789"
+        assert session.outputs("s29")["out"].joinpath("v.txt").read_text() == "".join(map(str, range(30)))
     assert not list(run_dir.glob(".run.json.*.tmp"))  # cleaned when the run was next written
 
 
