@@ -7,6 +7,7 @@ Values from runs (step names, error text, column names, data) are untrusted; aut
 
 from __future__ import annotations
 
+import html
 from functools import cache
 from typing import Any
 
@@ -21,10 +22,18 @@ def environment() -> Any:
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("pipetest_nb.views", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True)
+                             lstrip_blocks=True, keep_trailing_newline=True, finalize=_escaped)
     env.filters.update(bytes=format_bytes, duration=format_duration, value=display_value,
                        count=lambda n: "-" if n is None else f"{n:,}" if isinstance(n, int) else str(n))
     return env
+
+
+def _escaped(value: Any) -> Any:
+    """Each ``{{ value }}`` escaped as ``html.escape`` writes it (``&#x27;``, ``&quot;``), as the pages read
+    before they were templates; markup we built (``|safe``, ``Markup``) passes unchanged."""
+    from markupsafe import Markup
+
+    return value if hasattr(value, "__html__") else Markup(html.escape(str(value)))
 
 
 def render(template: str, **context: Any) -> str:
