@@ -31,3 +31,36 @@ def test_import_is_light():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def _public_classes(module) -> set[str]:
+    """Classes a base module defines (not imports), without a leading underscore."""
+    import inspect
+
+    return {name for name, value in vars(module).items()
+            if inspect.isclass(value) and value.__module__ == module.__name__ and not name.startswith("_")}
+
+
+def test_every_exception_and_event_class_is_exported():
+    """A new exception, warning or event class fails here until ``pipetest_nb`` exports it."""
+    import pipetest_nb
+    import pipetest_nb.events
+    import pipetest_nb.exceptions
+
+    for module in (pipetest_nb.exceptions, pipetest_nb.events):
+        missing = _public_classes(module) - set(pipetest_nb.__all__)
+        assert not missing, f"{module.__name__} defines {sorted(missing)}: add them to pipetest_nb._EXPORTS"
+        for name in _public_classes(module):
+            assert getattr(pipetest_nb, name) is getattr(module, name), name
+    assert {"PipetestError", "PipetestWarning", "Event", "EventBus", "EventKind", "StepStatus",
+            "EdgeState"} <= set(pipetest_nb.__all__)
+
+
+def test_the_original_plans_names_and_the_report_are_exported():
+    import pipetest_nb
+
+    plan = {"PipelineDAG", "PipelineDAGResolver", "PipelineExecutionPlan", "PipelineExecutor",
+            "PipelineExecutionResult", "DataCompatibilityValidator", "DataCompatibilityReport",
+            "PipelineErrorHandler", "ErrorContext", "ErrorSeverity", "RecoveryStrategy", "CursusIntegrationLayer",
+            "PipelineMonitor", "StepMetrics", "PipelineMetrics", "PipelineScriptExecutor", "write_html_report"}
+    assert plan <= set(pipetest_nb.__all__), sorted(plan - set(pipetest_nb.__all__))
