@@ -16,7 +16,8 @@ import sys
 from dataclasses import dataclass
 
 from pipetest_nb.launch._child import BOOTSTRAP, PACKAGE_ROOT
-from pipetest_nb.launch._process import Exit, ProcessLauncher
+from pipetest_nb.launch._process import ProcessLauncher
+from pipetest_nb.launch._verdict import Exit
 from pipetest_nb.launch.base import StepJob
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipetest_nb.launch._logs import LogSink, SinkStream, stderr_tail
-from pipetest_nb.launch._process import Sampler
+from pipetest_nb.launch._usage import Sampler
 from pipetest_nb.launch.base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
 from pipetest_nb.launch.script import StepInterrupted, StepTimedOut, run_step
 

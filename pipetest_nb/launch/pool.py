@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 from pipetest_nb.exceptions import LaunchError
 from pipetest_nb.launch._child import PACKAGE_ROOT
-from pipetest_nb.launch._process import Exit, ProcessLauncher
+from pipetest_nb.launch._process import ProcessLauncher
+from pipetest_nb.launch._verdict import Exit
 from pipetest_nb.launch._worker import BOOTSTRAP, receive, send
 from pipetest_nb.launch.base import StepJob
 

@@ -1,0 +1,181 @@
+"""What a step process uses, sampled while it runs: CPU, private memory of its whole tree, I/O.
+
+A light thread samples the tree with psutil (every 50 ms for the first two seconds, then every
+250 ms, or 100 ms under a memory limit) and enforces the deadline and ``memory:``, which bounds the
+private memory of the whole tree, summed. In-process steps use it too (``Sampler(..., process_only)``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipetest_nb.launch._process import Running
+
+def private_memory(pid: int) -> int | None:
+    """Bytes of memory only this process holds (``Private_*`` of ``/proc/<pid>/smaps_rollup``).
+
+    What a step adds, not what it shares: a pool step forked from a worker that holds pandas is not
+    charged for the worker's pages, nor a multiprocessing child for its parent's."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(b"Private_"):
+            total += int(line.split()[1]) * 1024
+    return total
+
+
+@dataclass
+class Usage:
+    """Resource use of a step process and its children, from samples and from ``wait4``."""
+
+    peak_rss: int = 0
+    cpu: dict[int, float] = field(default_factory=dict)  # pid -> last seen user+system seconds
+    io: dict[int, tuple[int, int]] = field(default_factory=dict)  # pid -> last seen (read, written)
+
+    def totals(self) -> tuple[float | None, int | None, int | None]:
+        cpu = sum(self.cpu.values()) if self.cpu else None
+        if not self.io:
+            return cpu, None, None
+        return cpu, sum(r for r, _ in self.io.values()), sum(w for _, w in self.io.values())
+
+
+#: An in-process step is first sampled this long after it starts: scanning the process table for its
+#: children costs milliseconds, more than a short step itself.
+FIRST_SAMPLE_DELAY = 0.05
+
+
+class Sampler(threading.Thread):
+    """Samples the step's process tree and enforces the deadline and the stop file."""
+
+    def __init__(self, pid: int, running: Running | None, deadline: float | None,
+                 stop_file: str | None = None, baseline: bool = False, memory: int | None = None):
+        super().__init__(name="pipetest-sampler", daemon=True)
+        self.pid = pid
+        self.usage = Usage()
+        self._running = running
+        self._deadline = deadline
+        self._stop_file = stop_file
+        self._memory = memory if running is not None else None
+        self._halt = threading.Event()
+        self._began = time.monotonic()
+        self._base: dict[int, tuple[float, int, int]] = {}
+        if baseline:  # the step runs in an existing process: count only what happens from now on
+            self._base[pid] = self._read(pid) or (0.0, 0, 0)
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            root = None
+        if self._base and self._halt.wait(FIRST_SAMPLE_DELAY):
+            return  # an in-process step this short is measured by stop() alone
+        while True:
+            if root is not None:
+                try:
+                    self._sample(root)
+                except Exception:  # noqa: BLE001 - metrics are best effort; the deadline is not
+                    root = None
+            now = time.time()
+            if self._running is not None:
+                if self._deadline is not None and now >= self._deadline:
+                    self._running.kill("timeout")
+                if self._stop_file is not None and os.path.exists(self._stop_file):
+                    self._running.kill("interrupted")
+            interval = 0.05 if time.monotonic() - self._began < 2.0 else 0.1 if self._memory else 0.25
+            if self._deadline is not None:
+                interval = max(0.005, min(interval, self._deadline - now))
+            if self._halt.wait(interval):
+                return
+
+    def _read(self, pid: int) -> tuple[float, int, int] | None:
+        import psutil
+
+        try:
+            proc = psutil.Process(pid)
+            with proc.oneshot():
+                times = proc.cpu_times()
+                counters = proc.io_counters()
+        except (psutil.Error, AttributeError):
+            return None
+        read = getattr(counters, "read_chars", counters.read_bytes)
+        written = getattr(counters, "write_chars", counters.write_bytes)
+        return times.user + times.system, read, written
+
+    def _sample(self, root: Any) -> None:
+        import psutil
+
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        if self._running is not None:  # the launcher kills these too when the step ends
+            for proc in procs[1:]:
+                self._running.seen.setdefault(proc.pid, proc)
+        if self._memory:
+            self._enforce_memory(procs)
+        rss = 0
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    counters = proc.io_counters() if hasattr(proc, "io_counters") else None
+            except psutil.Error:
+                continue
+            base_cpu, base_read, base_written = self._base.get(proc.pid, (0.0, 0, 0))
+            self.usage.cpu[proc.pid] = times.user + times.system - base_cpu
+            if counters is not None:
+                read = getattr(counters, "read_chars", counters.read_bytes) - base_read
+                written = getattr(counters, "write_chars", counters.write_bytes) - base_written
+                self.usage.io[proc.pid] = (read, written)
+        self.usage.peak_rss = max(self.usage.peak_rss, rss)
+
+    def _enforce_memory(self, procs: list[Any]) -> None:
+        held = 0
+        for proc in procs:
+            private = private_memory(proc.pid)
+            if private is None:
+                try:
+                    private = proc.memory_info().rss
+                except Exception:  # noqa: BLE001 - gone since it was listed
+                    continue
+            held += private
+        if held > self._memory and self._running is not None:  # type: ignore[operator]
+            self._running.memory = max(self._running.memory or 0, held)
+            self._running.kill("out_of_memory")
+
+    def stop(self) -> Usage:
+        """Stop sampling; a step that ended before the first sample gets one cheap sample of its process."""
+        self._halt.set()
+        if self.is_alive():
+            self.join(2.0)
+        if not self.usage.cpu and self._base:
+            self._sample_process_only()
+        return self.usage
+
+    def _sample_process_only(self) -> None:
+        import psutil
+
+        try:
+            proc = psutil.Process(self.pid)
+            with proc.oneshot():
+                rss = proc.memory_info().rss
+        except psutil.Error:
+            return
+        measured = self._read(self.pid)
+        if measured is not None:
+            base_cpu, base_read, base_written = self._base.get(self.pid, (0.0, 0, 0))
+            self.usage.cpu[self.pid] = measured[0] - base_cpu
+            self.usage.io[self.pid] = (measured[1] - base_read, measured[2] - base_written)
+        self.usage.peak_rss = max(self.usage.peak_rss, rss)
