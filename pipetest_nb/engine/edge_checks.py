@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from pipetest_nb.launch.base import StepJob
     from pipetest_nb.records.workspace import RunWriter
     from pipetest_nb.spec.model import PipelineDAG, StepConfig
-    from pipetest_nb.validation.artifacts import DataCompatibilityReport, OutputInfo
+    from pipetest_nb.validation.artifacts import OutputInfo
+    from pipetest_nb.validation.compatibility import DataCompatibilityReport
 
 _STATE_ORDER = (EdgeState.UNCHECKED, EdgeState.PASSED, EdgeState.WARNED, EdgeState.FAILED)
 
@@ -47,11 +48,11 @@ class EdgeChecks:
     def after_step(self, step: str, config: StepConfig, job: StepJob, data: dict[str, Any]) -> tuple[str, str] | None:
         """Check every edge leaving ``step``; fill ``data`` (metrics, report, warnings) and return the
         blocking finding as (error type, message), or None."""
-        from pipetest_nb.validation.artifacts import (
+        from pipetest_nb.validation.artifacts import inspect_output
+        from pipetest_nb.validation.compatibility import (
             DataCompatibilityReport,
             DataCompatibilityValidator,
             check_edge,
-            inspect_output,
         )
 
         metrics = data["metrics"]
@@ -114,7 +115,7 @@ class EdgeChecks:
 
     def before_step(self, step: str, config: StepConfig) -> str | None:
         """Check incoming edges whose data was not checked in this run; the issues found, if any."""
-        from pipetest_nb.validation.artifacts import check_edge
+        from pipetest_nb.validation.compatibility import check_edge
 
         if not self.enabled:
             return None
@@ -167,7 +168,7 @@ def report_from_dict(data: dict | None) -> DataCompatibilityReport | None:
     """A step's recorded validation report as an object again."""
     if data is None:
         return None
-    from pipetest_nb.validation.artifacts import DataCompatibilityReport
+    from pipetest_nb.validation.compatibility import DataCompatibilityReport
 
     return DataCompatibilityReport.from_dict(data)
 

@@ -1,8 +1,7 @@
-"""What a step wrote, and whether its consumer can read it: artifact inspection and compatibility checks.
+"""What a step wrote: an output's files, tables and schemas, and its tables read into pyarrow or pandas.
 
 An output is a folder. ``inspect_output`` lists its files (recursively) with format and size, and for
-data files their columns, column types and row count: parquet from the file metadata only, csv / tsv /
-csv.gz from a bounded pyarrow sample (rows by counting lines), json / json lines from a bounded sample.
+data files their columns, column types and row count, read as little as possible (``readers``).
 Nothing here follows a link out of the output or opens a special file: a symlink is listed as a
 link (and read only when it points to a regular file inside the same output), a FIFO, device or
 socket is listed with an error, and inspecting one output has a time limit (``INSPECT_TIME_LIMIT``).
@@ -10,75 +9,43 @@ File names that are not valid UTF-8 are kept as the OS gives them for reading, a
 ``\\xNN`` escapes in ``to_dict()`` and messages.
 A split layout (``train/``, ``val/``, ``test/``) becomes named tables. ``frame`` reads a table, or every
 table matching a glob, into pandas through pyarrow.
-
-``DataCompatibilityValidator.validate_step_transition`` compares what a producer wrote with what its
-consumer declares (required files, format, required columns, column types); ``check_edge`` does it for
-one data edge of a pipeline and names the edge, the file and the column in every message.
-
-Column types are compared by family, because that is what users mean:
-
-=====================================================  =========  ==============================================
-expected vs found                                      verdict    example
-=====================================================  =========  ==============================================
-same type                                              ok         int64 vs int64
-generic name, found type of that family                ok         int vs int32, number vs float64, str vs string
-same family, other width / unit / time zone            warning    int32 vs int64, datetime64[us] vs datetime64[ns]
-float expected, integer found                          warning    float64 vs int64 (integers read as floats)
-string vs category, datetime vs date, decimal vs float warning    string vs category
-nothing in the sample to tell (all-null column)        warning    int64 vs null
-expected type name unknown                             warning    int64 vs "money"
-different families                                     issue      int64 vs string, bool vs int64, int64 vs float64
-=====================================================  =========  ==============================================
-
-Families: integer (int8..int64, uint8..uint64, Int64), float (float16/32/64, double), bool, string
-(string, str, object, utf8), category, datetime (datetime64[unit, tz], timestamp), date, timedelta,
-decimal, binary. Generic names: int, integer, float, number / numeric (integer or float), string,
-datetime, date, bool, category, decimal.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import gzip
-import io
-import json
 import os
-import re
 import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from pipetest_nb.events import EdgeState
 from pipetest_nb.exceptions import TableNotFoundError
-from pipetest_nb.files import display_path, open_regular, special_kind
+from pipetest_nb.files import display_path, special_kind
+from pipetest_nb.validation.readers import (
+    InspectionTimeout,
+    detect_format,
+    is_data_format,
+    read_file,
+    sample_schema,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from pipetest_nb.spec.model import InputSpec, OutputSpec, PipelineDAG
+    from pipetest_nb.spec.model import OutputSpec
 
 SPLIT_NAMES = ("train", "training", "val", "valid", "validation", "test", "testing", "calibration", "holdout",
                "dev", "eval")
-SAMPLE_BYTES = 1 << 20  # csv/json types come from the first MiB
-COUNT_ROWS_MAX_BYTES = 1 << 30  # csv line counting stops being worth it beyond this
-JSON_ARRAY_MAX_BYTES = 64 << 20  # a .json array file is parsed whole only below this size
 MAX_LISTED = 8  # files / columns named in one message
 #: Seconds one output's inspection may take; files left when it runs out are reported as not inspected.
 INSPECT_TIME_LIMIT = 120.0
 
-_SUFFIX_FORMATS = (
-    (".csv.gz", "csv.gz"), (".tsv.gz", "tsv.gz"), (".parquet", "parquet"), (".pq", "parquet"),
-    (".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
-    (".json", "json"),
-)
-_DELIMITED = {"csv": ",", "csv.gz": ",", "tsv": "\t", "tsv.gz": "\t"}
-
 
 # --------------------------------------------------------------------------------------------------
-# Globs and types
+# Globs
 # --------------------------------------------------------------------------------------------------
 
 
@@ -99,99 +66,6 @@ def _match_parts(parts: list[str], pats: list[str]) -> bool:
     if pats[0] == "**":
         return any(_match_parts(parts[i:], pats[1:]) for i in range(len(parts) + 1))
     return bool(parts) and fnmatch.fnmatchcase(parts[0], pats[0]) and _match_parts(parts[1:], pats[1:])
-
-
-def arrow_type_name(t: pa.DataType) -> str:
-    """The type vocabulary of pipeline files (int64, float64, string, datetime64[ns], ...) for an arrow type."""
-    import pyarrow as pa
-
-    if pa.types.is_floating(t):
-        return {16: "float16", 32: "float32"}.get(t.bit_width, "float64")
-    if pa.types.is_boolean(t):
-        return "bool"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view":
-        return "string"
-    if pa.types.is_dictionary(t):
-        return "category"
-    if pa.types.is_timestamp(t):
-        return f"datetime64[{t.unit}, {t.tz}]" if t.tz else f"datetime64[{t.unit}]"
-    if pa.types.is_date(t):
-        return "date"
-    if pa.types.is_duration(t):
-        return f"timedelta64[{t.unit}]"
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return "binary"
-    return str(t)  # int8..uint64, null, decimal128(p, s), list<...>, struct<...>
-
-
-_GENERIC = {"int": "integer", "integer": "integer", "float": "float", "number": "number", "numeric": "number",
-            "string": "string", "str": "string", "object": "string", "datetime": "datetime",
-            "timestamp": "datetime", "date": "date", "bool": "bool", "boolean": "bool", "category": "category",
-            "decimal": "decimal"}
-_ALIASES = {"double": "float64", "float": "float64", "halffloat": "float16", "utf8": "string",
-            "large_string": "string", "large_utf8": "string", "str": "string", "boolean": "bool",
-            "categorical": "category", "date32": "date", "date32[day]": "date", "date64": "date",
-            "long": "int64", "short": "int16"}
-_NEAR_FAMILIES = {frozenset({"string", "category"}), frozenset({"datetime", "date"}),
-                  frozenset({"decimal", "float"})}
-
-
-def _canonical(name: str) -> str:
-    text = name.strip()
-    low = text.lower()
-    if low.startswith("timestamp["):
-        low = "datetime64" + low[len("timestamp"):]
-    return _ALIASES.get(low, low)
-
-
-def type_family(name: str) -> str:
-    """The family of a type name: integer, float, bool, string, category, datetime, date, ..., or other."""
-    low = _canonical(name)
-    if re.fullmatch(r"u?int(8|16|32|64)?|integer", low):
-        return "integer"
-    if re.fullmatch(r"float(16|32|64)?", low):
-        return "float"
-    for prefix, family in (("datetime", "datetime"), ("timedelta", "timedelta"), ("duration", "timedelta"),
-                           ("decimal", "decimal"), ("dictionary", "category")):
-        if low.startswith(prefix):
-            return family
-    return {"bool": "bool", "string": "string", "object": "string", "category": "category", "date": "date",
-            "binary": "binary", "bytes": "binary", "null": "null", "number": "number",
-            "numeric": "number"}.get(low, "other")
-
-
-def compare_types(expected: str, actual: str) -> tuple[str, str]:
-    """``("ok" | "warning" | "issue", why)`` for a column declared ``expected`` and found ``actual``."""
-    exp, act = _canonical(expected), _canonical(actual)
-    fam_e, fam_a = type_family(expected), type_family(actual)
-    if exp == act:
-        return "ok", "same type"
-    if fam_a == "null":
-        return "warning", "no values in the sample to tell the type"
-    generic = _GENERIC.get(expected.strip().lower())
-    if generic == "number":
-        return ("ok", "a number") if fam_a in ("integer", "float") else ("issue", "not a number")
-    if generic is not None and generic == fam_a:
-        return "ok", f"a {generic} type"
-    if fam_e == fam_a and fam_e != "other":
-        return "warning", "same kind of data, different width, unit or time zone"
-    if fam_e == "float" and fam_a == "integer":
-        return "warning", "integers where floats are expected: they read as floats"
-    if frozenset({fam_e, fam_a}) in _NEAR_FAMILIES:
-        return "warning", f"{fam_a} where {fam_e} is expected: close, but not the same"
-    if fam_e == "other":
-        return "warning", f"unknown type name {expected!r}: cannot compare"
-    return "issue", "different kinds of data"
-
-
-def detect_format(path: str) -> str:
-    """The format of a file from its name: parquet, csv, tsv, csv.gz, json, jsonl, or its suffix / binary."""
-    low = path.lower()
-    for suffix, fmt in _SUFFIX_FORMATS:
-        if low.endswith(suffix):
-            return fmt
-    suffix = PurePosixPath(low).suffix
-    return suffix[1:] if suffix else "binary"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,10 +188,6 @@ class OutputInfo:
         return "\n".join(lines)
 
 
-class InspectionTimeout(Exception):  # noqa: N818 - the limit ran out; a finding, not a failure of ours
-    """Inspecting an output took longer than ``INSPECT_TIME_LIMIT``."""
-
-
 def inspect_output(folder: str | Path, spec: OutputSpec | None = None, *,
                    time_limit: float | None = None) -> OutputInfo:
     """List an output's files with format, size, schema and rows, reading data files as little as possible.
@@ -362,7 +232,7 @@ def inspect_output(folder: str | Path, spec: OutputSpec | None = None, *,
             continue  # a link to a folder, or out of the output: recorded as a link, never followed
         info.size = mode_st.st_size
         plain = all_plain or any(match_glob(rel, g) for g in non_tabular)
-        if not plain and (fmt in _DELIMITED or fmt in ("parquet", "jsonl", "json")):
+        if not plain and is_data_format(fmt):
             if time.monotonic() > deadline:
                 info.tabular, info.error = True, _timeout_text(limit)
                 continue
@@ -397,14 +267,6 @@ def _entries(folder: Path) -> list[tuple[str, str, bool]]:
     return sorted(found)
 
 
-def _open_data(path: Path, fmt: str) -> Any:
-    """A data file opened for pyarrow: no link followed at the end, never blocking, any file name bytes."""
-    import pyarrow as pa
-
-    fh = open_regular(path)
-    return pa.input_stream(fh, compression="gzip") if fmt.endswith(".gz") else fh
-
-
 def _named_tables(paths: list[str]) -> dict[str, list[str]]:
     """Group data files into tables: split folders by split name, ``part-*`` files by folder, else one each."""
     tables: dict[str, list[str]] = {}
@@ -425,17 +287,7 @@ def _named_tables(paths: list[str]) -> dict[str, list[str]]:
 
 def _inspect_data_file(path: Path, info: FileInfo, deadline: float | None = None, limit: float = 0.0) -> None:
     try:
-        if info.format == "parquet":
-            import pyarrow.parquet as pq
-
-            with open_regular(path) as fh:
-                pf = pq.ParquetFile(fh)
-                _set_schema(info, pf.schema_arrow)
-                info.rows = pf.metadata.num_rows
-        elif info.format in _DELIMITED:
-            _inspect_delimited(path, info, deadline)
-        else:
-            _inspect_json(path, info, deadline)
+        sample_schema(path, info, deadline)
     except InspectionTimeout:
         info.tabular, info.error = True, _timeout_text(limit)
     except Exception as exc:  # a corrupt file is a finding, not a crash
@@ -443,88 +295,10 @@ def _inspect_data_file(path: Path, info: FileInfo, deadline: float | None = None
         info.error = f"cannot read {info.format}: {display_path(_first_line(exc))}"
 
 
-def _set_schema(info: FileInfo, schema: pa.Schema) -> None:
-    info.tabular = True
-    info.columns = list(schema.names)
-    info.column_types = {f.name: arrow_type_name(f.type) for f in schema}
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
-
-def _csv_options(fmt: str, block_size: int = SAMPLE_BYTES) -> dict[str, Any]:
-    import pyarrow.csv as pcsv
-
-    return {"read_options": pcsv.ReadOptions(block_size=block_size),
-            "parse_options": pcsv.ParseOptions(delimiter=_DELIMITED[fmt])}
-
-
-def _inspect_delimited(path: Path, info: FileInfo, deadline: float | None = None) -> None:
-    import pyarrow.csv as pcsv
-
-    if info.size == 0:
-        info.tabular, info.columns, info.rows, info.error = True, [], 0, "empty file"
-        return
-    with _open_data(path, info.format) as source:
-        reader = pcsv.open_csv(source, **_csv_options(info.format))
-        _set_schema(info, reader.schema)
-        reader.close()
-    if info.size <= COUNT_ROWS_MAX_BYTES:
-        info.rows = _count_lines(path, info.format.endswith(".gz"), deadline) - 1
-
-
-def _count_lines(path: Path, gz: bool, deadline: float | None = None) -> int:
-    """Lines in a text file (a last line without a newline counts); quoted newlines count too."""
-    count, last = 0, b"\n"
-    with open_regular(path) as raw, (gzip.open(raw, "rb") if gz else raw) as fh:
-        while chunk := fh.read(1 << 22):
-            count += chunk.count(b"\n")
-            last = chunk[-1:]
-            if deadline is not None and time.monotonic() > deadline:
-                raise InspectionTimeout
-    return count + (last != b"\n")
-
-
-def _inspect_json(path: Path, info: FileInfo, deadline: float | None = None) -> None:
-    import pyarrow as pa
-
-    with open_regular(path) as fh:
-        head = fh.read(SAMPLE_BYTES)
-    text = head.lstrip()
-    if info.format == "json" and text.startswith(b"["):
-        if info.size > JSON_ARRAY_MAX_BYTES:
-            info.tabular, info.error = True, f"json array over {JSON_ARRAY_MAX_BYTES >> 20} MiB: not sampled"
-            return
-        with open_regular(path) as fh:
-            records = json.loads(fh.read())
-        if isinstance(records, list) and all(isinstance(r, dict) for r in records[:1000]):
-            _set_schema(info, pa.Table.from_pylist(records[:1000]).schema)
-            info.rows = len(records)
-        return
-    first = text.split(b"\n", 1)[0]
-    try:
-        is_lines = isinstance(json.loads(first), dict) and (info.format == "jsonl" or b"\n" in text.strip())
-    except ValueError:
-        is_lines = False
-    if not is_lines:
-        if info.format == "jsonl":
-            raise ValueError("first line is not a JSON object")
-        return  # a json document such as a config: listed with its size only
-    import pyarrow.json as pj
-
-    sample = head if len(head) < SAMPLE_BYTES else head[: head.rfind(b"\n") + 1]
-    _set_schema(info, pj.read_json(io.BytesIO(sample)).schema)
-    info.json_lines = True
-    if info.size <= COUNT_ROWS_MAX_BYTES:
-        rows = 0
-        with open_regular(path) as fh:
-            for number, line in enumerate(fh):
-                rows += bool(line.strip())
-                if number % 65536 == 0 and deadline is not None and time.monotonic() > deadline:
-                    raise InspectionTimeout
-        info.rows = rows
 
 
 # --------------------------------------------------------------------------------------------------
@@ -573,7 +347,7 @@ def read_files(info: OutputInfo, paths: list[str], columns: list[str] | None = N
         path = info.folder / rel if info.folder.is_dir() else info.folder
         if file.link is not None or not info.folder.is_dir():
             path = Path(os.path.realpath(path))  # inspection read it only when it stays inside the output
-        part = _read_file(path, file, columns, remaining)
+        part = read_file(path, file, columns, remaining)
         parts.append(part)
         if remaining is not None:
             remaining -= part.num_rows
@@ -582,302 +356,3 @@ def read_files(info: OutputInfo, paths: list[str], columns: list[str] | None = N
     return pa.concat_tables(parts, promote_options="permissive")
 
 
-def _read_file(path: Path, file: FileInfo, columns: list[str] | None, nrows: int | None) -> pa.Table:
-    import pyarrow as pa
-
-    fmt = file.format
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        with open_regular(path) as fh:
-            if nrows is None:
-                return pq.read_table(fh, columns=columns)
-            pf = pq.ParquetFile(fh)
-            batches, got = [], 0
-            for batch in pf.iter_batches(batch_size=min(max(nrows, 1), 65536), columns=columns):
-                batches.append(batch)
-                got += batch.num_rows
-                if got >= nrows:
-                    break
-            if not batches:
-                return pf.schema_arrow.empty_table().select(columns) if columns else pf.schema_arrow.empty_table()
-            return pa.Table.from_batches(batches).slice(0, nrows)
-    if fmt in _DELIMITED:
-        return _read_delimited(path, fmt, columns, nrows)
-    if file.json_lines:
-        import pyarrow.json as pj
-
-        if nrows is None:
-            with open_regular(path) as fh:
-                table = pj.read_json(fh)
-        else:
-            with open_regular(path) as fh:
-                lines = []
-                for line in fh:
-                    if line.strip():
-                        lines.append(line)
-                    if len(lines) >= nrows:
-                        break
-            table = pj.read_json(io.BytesIO(b"".join(lines)))
-        return table.select(columns) if columns else table
-    with open_regular(path) as fh:
-        records = json.loads(fh.read())
-    table = pa.Table.from_pylist(records[:nrows] if nrows is not None else records)
-    return table.select(columns) if columns else table
-
-
-def _read_delimited(path: Path, fmt: str, columns: list[str] | None, nrows: int | None) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    convert = pcsv.ConvertOptions(include_columns=columns) if columns else None
-    if nrows is not None:
-        try:
-            with _open_data(path, fmt) as source:
-                reader = pcsv.open_csv(source, convert_options=convert, **_csv_options(fmt))
-                batches, got = [], 0
-                for batch in reader:
-                    batches.append(batch)
-                    got += batch.num_rows
-                    if got >= nrows:
-                        break
-                return pa.Table.from_batches(batches, schema=reader.schema).slice(0, nrows)
-        except pa.ArrowInvalid:  # types guessed from the first block did not hold: read it all
-            pass
-    with _open_data(path, fmt) as source:
-        table = pcsv.read_csv(source, convert_options=convert,
-                              parse_options=pcsv.ParseOptions(delimiter=_DELIMITED[fmt]))
-    return table if nrows is None else table.slice(0, nrows)
-
-
-# --------------------------------------------------------------------------------------------------
-# Compatibility
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class DataCompatibilityReport:
-    """Whether a producer's output suits its consumer: issues block the consumer, warnings do not.
-
-    ``details`` holds one dict per finding (level, kind, edge, files, column, expected, actual,
-    message) for views that want more than the sentences in ``issues`` and ``warnings``.
-    """
-
-    compatible: bool
-    issues: list[str]
-    warnings: list[str]
-    data_summary: dict[str, Any]
-    edge: str | None = None
-    details: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def state(self) -> str:
-        """The ``EdgeState`` the graph colours this edge with."""
-        if not self.compatible:
-            return EdgeState.FAILED
-        return EdgeState.WARNED if self.warnings else EdgeState.PASSED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"edge": self.edge, "compatible": self.compatible, "state": self.state,
-                "issues": list(self.issues), "warnings": list(self.warnings),
-                "data_summary": self.data_summary, "details": list(self.details)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataCompatibilityReport:
-        return cls(compatible=d["compatible"], issues=list(d.get("issues") or []),
-                   warnings=list(d.get("warnings") or []), data_summary=dict(d.get("data_summary") or {}),
-                   edge=d.get("edge"), details=list(d.get("details") or []))
-
-    @classmethod
-    def combine(cls, reports: list[DataCompatibilityReport]) -> DataCompatibilityReport:
-        """One report for a step from the reports of its edges (compatible when every edge is)."""
-        summary = {"edges": {r.edge or f"#{i}": r.data_summary for i, r in enumerate(reports)}}
-        return cls(all(r.compatible for r in reports), [i for r in reports for i in r.issues],
-                   [w for r in reports for w in r.warnings], summary,
-                   details=[d for r in reports for d in r.details])
-
-    def __str__(self) -> str:
-        head = f"{self.edge}: " if self.edge else ""
-        verdict = "compatible" if self.compatible else f"NOT compatible ({len(self.issues)} issue(s))"
-        lines = [f"{head}{verdict}" + (f", {len(self.warnings)} warning(s)" if self.warnings else "")]
-        lines += [f"  issue: {i}" for i in self.issues]
-        lines += [f"  warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-
-def _listing(names: list[str], limit: int = MAX_LISTED) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "") if names else "none"
-
-
-class DataCompatibilityValidator:
-    """Checks a producer's output against a consumer's declared input (files, format, columns, types)."""
-
-    def validate_step_transition(self, producer_output: OutputInfo | dict[str, Any],
-                                 consumer_input_spec: InputSpec | dict[str, Any], *, edge: str | None = None,
-                                 tables: str | None = None) -> DataCompatibilityReport:
-        """Compare what was written with what the consumer expects.
-
-        ``producer_output`` is an ``OutputInfo`` or its ``to_dict()``; ``consumer_input_spec`` an
-        ``InputSpec`` or a dict with ``required_files``, ``format``, ``schema`` and, as in the original
-        plan, per-file ``file_formats`` and ``schemas``. ``tables`` (a glob) limits the data files checked.
-        """
-        out = producer_output.to_dict() if isinstance(producer_output, OutputInfo) else producer_output
-        spec = _spec_dict(consumer_input_spec)
-        findings = _Findings(edge)
-        files: dict[str, dict[str, Any]] = out.get("files", {})
-        if out.get("exists") is False:
-            findings.add("issue", "missing_output", "the output folder does not exist (the step wrote nothing)")
-        elif not files:
-            findings.add("issue", "empty_output", "the output folder is empty")
-        for required in spec["required_files"]:
-            if not any(p == required or match_glob(p, required) or p.startswith(required.rstrip("/") + "/")
-                       for p in files):
-                findings.add("issue", "missing_file", f"required file '{required}' is missing "
-                             f"(files: {_listing(sorted(files))})", files=[required])
-        data = {p: f for p, f in files.items() if "schema" in f or f.get("error")}
-        in_scope = {p: f for p, f in data.items() if not tables or match_glob(p, tables)}
-        for path, info in in_scope.items():
-            if info.get("error"):
-                findings.add("issue", "unreadable", f"{path}: {info['error']}", files=[path])
-        self._check_formats(files, in_scope, spec, findings, tables)
-        self._check_schemas(in_scope, spec, findings)
-        return DataCompatibilityReport(compatible=not findings.issues, issues=findings.issues,
-                                       warnings=findings.warnings, data_summary=_summary(out, edge),
-                                       edge=edge, details=findings.details)
-
-    @staticmethod
-    def _check_formats(files: dict, in_scope: dict, spec: dict, findings: _Findings, tables: str | None) -> None:
-        expected = spec["format"]
-        if expected:
-            wrong: dict[str, list[str]] = {}
-            for path, info in in_scope.items():
-                if info["format"] != expected:
-                    wrong.setdefault(info["format"], []).append(path)
-            for fmt, paths in wrong.items():
-                level = "warning" if fmt == f"{expected}.gz" else "issue"
-                findings.add(level, "format", f"{_listing(paths)}: {fmt}, expected {expected}", files=paths,
-                             expected=expected, actual=fmt)
-            if files and not in_scope:
-                findings.add("issue", "format", f"no {expected} data file"
-                             + (f" matching '{tables}'" if tables else "")
-                             + f" (files: {_listing(sorted(files))})", expected=expected)
-            plain = [p for p, f in files.items() if "schema" not in f and not f.get("error")
-                     and (not tables or match_glob(p, tables))]
-            if plain and in_scope:
-                findings.add("warning", "extra_files", f"{_listing(plain)}: not {expected} data, in a folder "
-                             f"read as {expected} (a reader that globs the folder may trip on it)", files=plain)
-        for path, fmt in spec["file_formats"].items():
-            actual = files.get(path, {}).get("format")
-            if actual is not None and actual != fmt:
-                findings.add("issue", "format", f"{path}: {actual}, expected {fmt}", files=[path], expected=fmt,
-                             actual=actual)
-
-    @staticmethod
-    def _check_schemas(in_scope: dict, spec: dict, findings: _Findings) -> None:
-        checks = [(p, spec["schema"]) for p in in_scope if spec["schema"]]
-        checks += [(p, s) for p, s in spec["schemas"].items() if p in in_scope]
-        missing: dict[str, list[str]] = {}
-        mismatched: dict[tuple[str, str, str], list[str]] = {}
-        for path, schema in checks:
-            info = in_scope[path]
-            if "schema" not in info:
-                continue
-            columns = info["schema"].get("columns", [])
-            types = info["schema"].get("column_types", {})
-            for column in schema.get("required_columns", []):
-                if column not in columns:
-                    missing.setdefault(column, []).append(path)
-            for column, expected in schema.get("column_types", {}).items():
-                if column in types:
-                    mismatched.setdefault((column, expected, types[column]), []).append(path)
-                elif column not in schema.get("required_columns", []) and column not in columns:
-                    missing.setdefault(column, []).append(path)
-            if info.get("rows") == 0:
-                findings.add("warning", "empty_table", f"{path}: no rows", files=[path])
-        for column, paths in missing.items():
-            cols = in_scope[paths[0]]["schema"].get("columns", [])
-            findings.add("issue", "missing_column", f"column '{column}'{findings.consumer_text} is missing from "
-                         f"{_listing(paths)} (columns there: {_listing(cols, 12)})", files=paths, column=column)
-        for (column, expected, actual), paths in mismatched.items():
-            level, why = compare_types(expected, actual)
-            if level != "ok":
-                findings.add(level, "column_type", f"column '{column}' in {_listing(paths)} is {actual}, "
-                             f"expected {expected} ({why})", files=paths, column=column, expected=expected,
-                             actual=actual)
-
-
-class _Findings:
-    def __init__(self, edge: str | None):
-        self.edge = edge
-        self.issues: list[str] = []
-        self.warnings: list[str] = []
-        self.details: list[dict[str, Any]] = []
-        consumer = edge.split(" -> ", 1)[1] if edge and " -> " in edge else None
-        self.consumer_text = f" required by {consumer}" if consumer else ""
-
-    def add(self, level: str, kind: str, message: str, **extra: Any) -> None:
-        text = f"{self.edge}: {message}" if self.edge else message
-        (self.issues if level == "issue" else self.warnings).append(text)
-        self.details.append({"level": level, "kind": kind, "edge": self.edge, "message": text, **extra})
-
-
-def _spec_dict(spec: InputSpec | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(spec, dict):
-        schema = spec.get("schema")
-        if schema is not None and not isinstance(schema, dict):
-            schema = schema.to_dict()
-        return {"required_files": list(spec.get("required_files") or []), "format": spec.get("format"),
-                "schema": schema or {}, "file_formats": dict(spec.get("file_formats") or {}),
-                "schemas": dict(spec.get("schemas") or {})}
-    return {"required_files": list(spec.required_files), "format": spec.format,
-            "schema": spec.schema.to_dict() if spec.schema else {}, "file_formats": {}, "schemas": {}}
-
-
-def _summary(out: dict[str, Any], edge: str | None) -> dict[str, Any]:
-    files = out.get("files", {})
-    tables = out.get("tables") or {p: [p] for p, f in files.items() if "schema" in f}
-    summary_tables = {}
-    for name, paths in tables.items():
-        rows = [files[p].get("rows") for p in paths if p in files]
-        columns: list[str] = []
-        for p in paths:
-            columns += [c for c in files.get(p, {}).get("schema", {}).get("columns", []) if c not in columns]
-        summary_tables[name] = {"files": list(paths), "rows": None if None in rows else sum(rows),
-                                "columns": columns}
-    return {"edge": edge, "files": len(files), "total_size": sum(f.get("size", 0) for f in files.values()),
-            "total_rows": out.get("total_rows"), "layout": out.get("layout"), "tables": summary_tables}
-
-
-def check_edge(producer: str, output: str, output_dir: str | Path, consumer: str, input_spec: InputSpec,
-               output_spec: OutputSpec | None = None, *, tables: str | None = None,
-               info: OutputInfo | None = None) -> DataCompatibilityReport:
-    """Check one data edge ``producer.output -> consumer.input`` after the producer wrote ``output_dir``.
-
-    ``tables`` (the edge's glob) limits the files checked; pass ``info`` to reuse one inspection for
-    every edge leaving the same output.
-    """
-    info = info or inspect_output(output_dir, output_spec)
-    report = DataCompatibilityValidator().validate_step_transition(
-        info, input_spec, edge=f"{producer}.{output} -> {consumer}.{input_spec.name}",
-        tables=tables or (output_spec.tables if output_spec else None))
-    report.data_summary["output_dir"] = str(output_dir)
-    return report
-
-
-def check_output_edges(dag: PipelineDAG, producer: str, output: str, output_dir: str | Path,
-                       ) -> list[DataCompatibilityReport]:
-    """Reports for every edge leaving ``producer.output`` whose consumer declares format, schema or files."""
-    output_spec = dag.steps[producer].outputs.get(output)
-    info = inspect_output(output_dir, output_spec)
-    reports = []
-    for source, target in dag.data_edges():
-        if source != f"{producer}.{output}":
-            continue
-        consumer, input_name = target.split(".", 1)
-        spec = dag.steps[consumer].inputs[input_name]
-        if spec.declares_checks:
-            edge = dag.edge(source, target)
-            reports.append(check_edge(producer, output, output_dir, consumer, spec, output_spec,
-                                      tables=edge.tables if edge else None, info=info))
-    return reports

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipetest_nb.validation.artifacts import OutputInfo, arrow_type_name, inspect_output, read_files
+from pipetest_nb.validation.artifacts import OutputInfo, inspect_output, read_files
+from pipetest_nb.validation.column_types import arrow_type_name
 
 if TYPE_CHECKING:
     import pyarrow as pa

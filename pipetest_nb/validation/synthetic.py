@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.exceptions import SyntheticDataError
-from pipetest_nb.validation.artifacts import detect_format, type_family
+from pipetest_nb.validation.column_types import type_family
+from pipetest_nb.validation.readers import detect_format
 
 if TYPE_CHECKING:
     import numpy as np

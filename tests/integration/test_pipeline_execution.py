@@ -13,7 +13,7 @@ import yaml
 from pipetest_nb import PipelineDAG
 from pipetest_nb.engine.run import PipelineExecutor
 from pipetest_nb.records.workspace import load_record
-from pipetest_nb.validation.artifacts import DataCompatibilityReport
+from pipetest_nb.validation.compatibility import DataCompatibilityReport
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sample_pipeline"
 
