@@ -5,7 +5,7 @@ and every pool worker sets it, so that a grandchild that calls ``os.setsid()`` (
 daemon) is re-parented to the step instead of to init: it stays in the step's tree, where the sampler
 counts its memory and a kill finds it. What a finished step leaves running is killed and reaped by the
 step process itself before it exits (``kill_leftovers``), and what a killed step leaves is killed by
-the launcher (``_process.kill_tree``).
+the launcher (``_running.kill_tree``).
 
 This module runs inside every fresh step interpreter, so it imports nothing heavy: the process table
 comes from ``/proc`` directly, not from psutil.

@@ -11,10 +11,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from pipetest_nb.launch._process import Running
+from pipetest_nb.launch._running import Running
+
 
 def private_memory(pid: int) -> int | None:
     """Bytes of memory only this process holds (``Private_*`` of ``/proc/<pid>/smaps_rollup``).

@@ -11,14 +11,12 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipetest_nb.launch._logs import LogSink, stderr_tail
+from pipetest_nb.launch._running import Running
 from pipetest_nb.launch._usage import Usage
 from pipetest_nb.launch.base import StepJob, StepOutcome
-
-if TYPE_CHECKING:
-    from pipetest_nb.launch._process import Running
 
 _SIGNALS_OF_OOM = (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS)
 _OOM_WORDS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")

@@ -115,13 +115,63 @@ def cli_arguments(job_args: dict[str, Any] | None) -> list[str]:
     return argv
 
 
-def step_environment(job: StepJob) -> dict[str, str]:
-    """The variables the step sees in ``os.environ`` on top of the caller's."""
-    env = {key: str(value) for key, value in job.environ_vars.items()}
-    if job.mode == "cli":
-        env.update({env_name("input", k): v for k, v in job.input_paths.items()})
-        env.update({env_name("output", k): v for k, v in job.output_paths.items()})
-    return env
+@dataclass(frozen=True)
+class StepCall:
+    """How ``run_step`` calls a step's script, as data, so that ``%pipetest load_step`` writes the same
+    call into its cell (module name, paths, env, args, ``logger=``) and the two cannot drift apart."""
+
+    mode: str  # "main" | "cli"
+    script: str
+    module: str  # mode main: the name the script is imported under (its file stem)
+    input_paths: dict[str, str]
+    output_paths: dict[str, str]
+    environ_vars: dict[str, str]  # main's environ_vars, also set in os.environ
+    path_variables: dict[str, tuple[str, str]]  # mode cli: PIPETEST_INPUT_<NAME> -> ("input", name)
+    job_args: dict[str, Any] | None
+    workdir: str
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The variables the step sees in ``os.environ`` on top of the caller's."""
+        env = {key: str(value) for key, value in self.environ_vars.items()}
+        paths = {"input": self.input_paths, "output": self.output_paths}
+        env.update({var: paths[kind][name] for var, (kind, name) in self.path_variables.items()})
+        return env
+
+    @property
+    def folder(self) -> str:
+        """The script's folder, put first on ``sys.path``."""
+        return os.path.dirname(os.path.abspath(self.script))
+
+    @property
+    def argv(self) -> list[str]:
+        """``sys.argv`` of a ``mode: cli`` script."""
+        return [self.script, *cli_arguments(self.job_args)]
+
+    @property
+    def namespace(self) -> argparse.Namespace | None:
+        """``main``'s ``job_args``: a Namespace of the step's args, None when it has none."""
+        return argparse.Namespace(**self.job_args) if self.job_args else None
+
+
+def step_call(job: StepJob) -> StepCall:
+    """The call ``run_step`` makes for ``job`` (see the module docstring)."""
+    cli = job.mode == "cli"
+    variables = {env_name(kind, name): (kind, name) for kind, paths in
+                 (("input", job.input_paths), ("output", job.output_paths)) for name in paths} if cli else {}
+    return StepCall(mode=job.mode, script=job.script, module=Path(job.script).stem,
+                    input_paths=dict(job.input_paths), output_paths=dict(job.output_paths),
+                    environ_vars=dict(job.environ_vars), path_variables=variables,
+                    job_args=dict(job.job_args) if job.job_args else None, workdir=job.workdir)
+
+
+def main_keywords(main: Any) -> dict[str, Any]:
+    """The keywords ``main`` gets besides its four arguments: ``logger=`` (print, flushed) when it takes one."""
+    try:
+        accepts = "logger" in inspect.signature(main).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    return {"logger": functools.partial(print, flush=True)} if accepts else {}
 
 
 def run_step(job: StepJob, guard: Guard | None = None) -> ScriptResult:
@@ -154,34 +204,24 @@ def script_not_found(job: StepJob) -> ScriptResult:
 
 
 def _call_script(job: StepJob) -> ScriptResult:
-    if job.mode == "cli":
-        runpy.run_path(job.script, run_name="__main__")
+    call = step_call(job)
+    if call.mode == "cli":
+        runpy.run_path(call.script, run_name="__main__")
         return ScriptResult()
-    stem = Path(job.script).stem
-    spec = importlib.util.spec_from_file_location(stem, job.script)
+    spec = importlib.util.spec_from_file_location(call.module, call.script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[stem] = module
+    sys.modules[call.module] = module
     spec.loader.exec_module(module)
     main = getattr(module, "main", None)
     if not callable(main):
         return ScriptResult(
             status="failed", error_type="execution_error",
-            error_message=(f"{Path(job.script).name} has no main(input_paths, output_paths, environ_vars, "
+            error_message=(f"{Path(call.script).name} has no main(input_paths, output_paths, environ_vars, "
                            "job_args) function; define one, or set 'mode: cli' to run it as a program"))
-    kwargs: dict[str, Any] = {}
-    if _accepts_logger(main):
-        kwargs["logger"] = functools.partial(print, flush=True)
-    job_args = argparse.Namespace(**job.job_args) if job.job_args else None
-    main(dict(job.input_paths), dict(job.output_paths), dict(job.environ_vars), job_args, **kwargs)
+    main(dict(call.input_paths), dict(call.output_paths), dict(call.environ_vars), call.namespace,
+         **main_keywords(main))
     return ScriptResult()
-
-
-def _accepts_logger(func: Any) -> bool:
-    try:
-        return "logger" in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 @contextmanager
@@ -194,17 +234,18 @@ def _step_context(job: StepJob) -> Iterator[None]:
         saved_cwd: str | None = os.getcwd()
     except FileNotFoundError:  # the caller's working directory was deleted
         saved_cwd = None
-    stem = Path(job.script).stem
+    call = step_call(job)
+    stem = call.module
     saved_module = sys.modules.get(stem)
     modules_before = set(sys.modules)
-    script_dir = os.path.dirname(os.path.abspath(job.script))
+    script_dir = call.folder
     try:
-        os.environ.update(step_environment(job))
+        os.environ.update(call.environ)
         sys.path.insert(0, script_dir)
-        if job.mode == "cli":
-            sys.argv = [job.script, *cli_arguments(job.job_args)]
-        if job.workdir:
-            os.chdir(job.workdir)
+        if call.mode == "cli":
+            sys.argv = call.argv
+        if call.workdir:
+            os.chdir(call.workdir)
         yield
     finally:
         if saved_cwd is not None:
