@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipetest_nb.text import did_you_mean
+
 
 def _rebuild(cls: type, args: tuple, kwargs: dict) -> PipetestError:
     return cls(*args, **kwargs)
@@ -90,12 +92,10 @@ class UnknownStepError(PipetestError, KeyError):
     """A step name that the pipeline does not have."""
 
     def __init__(self, step: str, known: list[str]):
-        from difflib import get_close_matches
-
         self.step = step
         self.known = list(known)
-        close = get_close_matches(step, self.known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; steps are: {', '.join(self.known[:20])}"
+        close = did_you_mean(step, self.known)
+        hint = f"; {close}" if close else f"; steps are: {', '.join(self.known[:20])}"
         super().__init__(f"no step named '{step}' in this pipeline{hint}")
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -106,15 +106,12 @@ class UnknownEdgeError(PipetestError, KeyError):
     """A data edge (``producer.output``, ``consumer.input``) that the pipeline does not have."""
 
     def __init__(self, edge: tuple[str, ...], known: list[tuple[str, str]]):
-        from difflib import get_close_matches
-
         self.edge = tuple(edge)
         self.known = [tuple(e) for e in known]
         names = [f"{s} -> {t}" for s, t in self.known]
         wanted = " -> ".join(self.edge)
-        close = get_close_matches(wanted, names, n=1)
-        hint = (f"; did you mean '{close[0]}'?" if close
-                else f"; data edges are: {', '.join(names[:20]) or 'none'}")
+        close = did_you_mean(wanted, names)
+        hint = f"; {close}" if close else f"; data edges are: {', '.join(names[:20]) or 'none'}"
         super().__init__(f"no data edge '{wanted}' in this pipeline{hint}")
 
     def __str__(self) -> str:  # KeyError would quote the message
