@@ -10,7 +10,7 @@ import pytest
 from pipelines import write_pipeline
 
 from pipetest_nb import PipelineDAG, PipelineSpecError, StepConfig
-from pipetest_nb.spec.model import parse_memory
+from pipetest_nb.spec.parse_values import parse_memory
 
 DIAMOND = """\
 name: diamond

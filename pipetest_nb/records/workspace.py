@@ -270,7 +270,7 @@ class RunFolder:
         return self.path / "events.jsonl"
 
     def _inside(self, *parts: str) -> Path:
-        from pipetest_nb.spec.model import name_problem
+        from pipetest_nb.spec.names import name_problem
 
         for part in parts:
             why = name_problem(part, "step or output")

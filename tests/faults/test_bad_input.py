@@ -22,7 +22,7 @@ from pipelines import hard_wall
 from pipetest_nb import PipelineDAG, PipelineSpecError
 from pipetest_nb.exceptions import PipetestError, SuiteError
 from pipetest_nb.records.workspace import Workspace
-from pipetest_nb.spec.model import name_problem
+from pipetest_nb.spec.names import name_problem
 from pipetest_nb.validation.expectations import check_suite_files, load_suite, validate_output
 from pipetest_nb.views.cli import main
 

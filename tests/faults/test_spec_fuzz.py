@@ -25,7 +25,7 @@ from pipelines import Hang, hard_wall
 from pipetest_nb import PipelineDAG, PipelineSpecError
 from pipetest_nb.exceptions import SuiteError
 from pipetest_nb.plan import PipelineDAGResolver
-from pipetest_nb.spec.model import FORMATS, ISOLATIONS, MODES
+from pipetest_nb.spec.keys import FORMATS, ISOLATIONS, MODES
 from pipetest_nb.spec.policy import STRATEGY_NAMES
 from pipetest_nb.validation.expectations import check_suite_files, load_suite
 
