@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,7 +14,8 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from pipetest_nb import Debugger
+from pipetest_nb import Debugger, PipelineDAG, Session
+from pipetest_nb.views.notebook.magics import step_code
 
 FIXTURE = Path(__file__).parent / "fixtures" / "step_fails_suite_warns"
 
@@ -116,3 +119,92 @@ def test_mistakes_are_usage_errors_that_say_what_to_do(shell, tmp_path):
 def test_unknown_step_names_the_close_match(loaded):
     with pytest.raises(UsageError, match="clean"):
         loaded.run_line_magic("pipetest", "debug claen")
+
+
+# -- the cell makes the launcher's call ------------------------------------------------------------
+
+RECORDER = """\
+import json, os, sys
+from pathlib import Path
+
+
+def main(input_paths, output_paths, environ_vars, job_args{logger}):
+    received = {{
+        "module": __name__, "registered": getattr(sys.modules.get(__name__), "__file__", None) == __file__,
+        "logger": {logger_given}, "input_paths": input_paths, "output_paths": output_paths,
+        "environ_vars": environ_vars, "os_environ": {{k: os.environ.get(k) for k in environ_vars}},
+        "job_args": None if job_args is None else vars(job_args), "cwd": os.getcwd(), "path0": sys.path[0],
+    }}
+    with open(Path(__file__).parent / "received.jsonl", "a") as log:
+        log.write(json.dumps(received) + "\\n")
+"""
+
+CLI_RECORDER = """\
+import json, os, sys
+from pathlib import Path
+
+received = {"name": __name__, "argv": sys.argv[1:], "cwd": os.getcwd(), "path0": sys.path[0],
+            "env": {k: v for k, v in os.environ.items() if k.startswith("PIPETEST_") or k in ("ROWS", "LABEL")}}
+with open(Path(__file__).parent / "received.jsonl", "a") as log:
+    log.write(json.dumps(received) + "\\n")
+"""
+
+
+def _recording_pipeline(root: Path, script: str, mode: str = "main") -> Path:
+    (root / "scripts").mkdir(parents=True)
+    (root / "scripts" / "first.py").write_text("from pathlib import Path\n\ndef main(i, o, e, a):\n"
+                                               "    (Path(o['out']) / 'x.txt').write_text('x')\n")
+    (root / "scripts" / "recorder.py").write_text(script)
+    (root / "extra.csv").write_text("a\n1\n")
+    spec = {"name": "recording", "steps": {
+        "first": {"script": "scripts/first.py", "outputs": {"out": {}}},
+        "the-step": {"script": "scripts/recorder.py", "mode": mode,
+                     "inputs": {"DATA": "first.out", "extra-file": {"path": "extra.csv"}},
+                     "outputs": {"model": {}}, "env": {"ROWS": "45", "LABEL": "a b"},
+                     "args": {"job_type": "training", "n": 3, "tags": ["a", "b"], "verbose": True,
+                              "quiet": False}}}}
+    (root / "pipeline.json").write_text(json.dumps(spec))
+    return root / "pipeline.json"
+
+
+def _received_by_launchers_and_cell(tmp_path: Path, script: str, mode: str = "main") -> list[dict]:
+    """What the step's script received from an in-process launch, a subprocess launch and the load_step cell."""
+    pipeline = _recording_pipeline(tmp_path / "p", script, mode)
+    with Session(PipelineDAG.load(pipeline), tmp_path / "ws", progress=False, cache=False) as session:
+        session.step()
+        for isolation in ("inprocess", "subprocess"):
+            assert session.run_step("the-step", isolation=isolation).success
+        code = step_code(session, "the-step")
+    cwd, environ, path = os.getcwd(), dict(os.environ), list(sys.path)
+    try:
+        exec(compile(code, "<load_step>", "exec"), {})  # the user runs the cell
+        assert os.getcwd() == cwd
+    finally:  # the cell leaves its env, path and module in the kernel, as it should; not in this test process
+        os.environ.clear()
+        os.environ.update(environ)
+        sys.path[:] = path
+        sys.modules.pop("recorder", None)
+    lines = (tmp_path / "p" / "scripts" / "received.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("takes_logger", [True, False])
+def test_the_load_step_cell_calls_main_as_the_launchers_do(tmp_path, takes_logger):
+    script = RECORDER.format(logger=", logger=None" if takes_logger else "",
+                             logger_given="logger is not None" if takes_logger else "False")
+    inprocess, subprocess, cell = _received_by_launchers_and_cell(tmp_path, script)
+    assert inprocess == subprocess == cell
+    assert cell["module"] == "recorder" and cell["registered"] and cell["logger"] is takes_logger
+    assert cell["environ_vars"] == cell["os_environ"] == {"ROWS": "45", "LABEL": "a b"}
+    assert cell["job_args"] == {"job_type": "training", "n": 3, "tags": ["a", "b"], "verbose": True, "quiet": False}
+    assert set(cell["input_paths"]) == {"DATA", "extra-file"} and list(cell["output_paths"]) == ["model"]
+    assert cell["input_paths"]["extra-file"] == str(tmp_path / "p" / "extra.csv")
+    assert cell["cwd"] == str(tmp_path / "p") and cell["path0"] == str(tmp_path / "p" / "scripts")
+
+
+def test_the_load_step_cell_runs_a_cli_script_as_the_launchers_do(tmp_path):
+    inprocess, subprocess, cell = _received_by_launchers_and_cell(tmp_path, CLI_RECORDER, mode="cli")
+    assert inprocess == subprocess == cell
+    assert cell["name"] == "__main__"
+    assert cell["argv"] == ["--job_type", "training", "--n", "3", "--tags", "a", "b", "--verbose"]
+    assert {"ROWS", "LABEL", "PIPETEST_INPUT_DATA", "PIPETEST_INPUT_EXTRA_FILE", "PIPETEST_OUTPUT_MODEL"} == set(cell["env"])

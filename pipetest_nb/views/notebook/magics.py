@@ -143,12 +143,45 @@ class PipetestMagics(Magics):
 def step_code(session: Any, step: str) -> str:
     """Python that runs ``step`` by hand in this kernel, with the paths, env and args of the session's run.
 
-    Env and args values that are secrets (by name or by shape) are read from the pipeline (or the
-    environment) when the cell runs, so they are never written into the notebook. Every value from the
-    pipeline or the run (names, paths, descriptions) enters the code only as a ``repr()`` literal, even
-    in comments, so no value can add a line of code.
+    The call is the launcher's own (``launch.script.step_call``): the same module name, ``sys.path``,
+    working directory, env, job arguments and ``logger=``. Env and args values that are secrets (by
+    name or by shape) are read from the pipeline (or the environment) when the cell runs, so they are
+    never written into the notebook. Every value from the pipeline or the run (names, paths,
+    descriptions) enters the code only as a ``repr()`` literal, even in comments, so no value can add
+    a line of code.
     """
-    from pipetest_nb.launch.script import cli_arguments, env_name
+    from pipetest_nb.launch.script import step_call
+
+    call = step_call(_step_job(session, step))
+    env, args = call.environ_vars, call.job_args
+    masked_env = mask_env(env)
+    secrets = sorted(k for k in env if masked_env[k] != env[k])
+    secret_args = sorted(k for k, v in (args or {}).items() if mask_args({k: v}) != {k: v})
+    lines = [f"# step {step!r} of pipeline {session.dag.name!r} (run {session.run_id!r}), by hand in this kernel:",
+             "# edit the values below, then run the cell",
+             "import argparse, os, sys, importlib.util, runpy", "",
+             f"input_paths = {_literal(call.input_paths)}", f"output_paths = {_literal(call.output_paths)}",
+             f"environ_vars = {_literal({k: v for k, v in env.items() if k not in secrets})}"]
+    if secret_args:
+        lines.append(f"args = {_literal({k: v for k, v in (args or {}).items() if k not in secret_args})}")
+    if secrets or secret_args:
+        lines += _secret_lines(session, step, secrets, secret_args, args or {})
+    lines += ["job_args = argparse.Namespace(**args)" if secret_args else
+              f"job_args = argparse.Namespace(**{_literal(args)})" if args else "job_args = None",
+              f"script = {call.script!r}",
+              "for folder in output_paths.values():", "    os.makedirs(folder, exist_ok=True)",
+              "os.environ.update(environ_vars)",
+              "sys.path.insert(0, os.path.dirname(os.path.abspath(script)))",
+              "_cwd = os.getcwd()", f"os.chdir({call.workdir!r})  # as the launcher does",
+              "try:"]
+    lines += _cli_lines(call, bool(secret_args)) if call.mode == "cli" else _main_lines(call)
+    lines += ["finally:", "    os.chdir(_cwd)"]
+    return "\n".join(lines) + "\n"
+
+
+def _step_job(session: Any, step: str) -> Any:
+    """The job the engine would launch for ``step`` in the session's run (its inputs as recorded, or as bound)."""
+    from pipetest_nb.launch.base import StepJob
 
     session._check(step)
     config = session.plan.step_configs[step]
@@ -161,56 +194,51 @@ def step_code(session: Any, step: str) -> str:
             elif spec.path is not None:
                 inputs[name] = str(spec.path)
     outputs = {name: str(path) for name, path in session.outputs(step).items()}
-    env = {k: str(v) for k, v in config.env.items()}
-    masked_env = mask_env(env)
-    secrets = sorted(k for k in env if masked_env[k] != env[k])
-    plain = {k: v for k, v in env.items() if k not in secrets}
-    args = dict(config.args) or None
-    secret_args = sorted(k for k, v in (args or {}).items() if mask_args({k: v}) != {k: v})
-    plain_args = {k: v for k, v in (args or {}).items() if k not in secret_args}
+    return StepJob(step=step, script=str(config.script), mode=config.mode or "main", input_paths=inputs,
+                   output_paths=outputs, environ_vars={k: str(v) for k, v in config.env.items()},
+                   job_args=dict(config.args) or None, step_dir="", workdir=str(session.dag.base_dir))
+
+
+def _secret_lines(session: Any, step: str, secrets: list[str], secret_args: list[str],
+                  args: dict[str, Any]) -> list[str]:
+    """Lines that fill in the secret env values and args when the cell runs."""
+    lines = ["# secrets are read when the cell runs, never written here"]
     source = getattr(session.dag, "source", None)
-    lines = [f"# step {step!r} of pipeline {session.dag.name!r} (run {session.run_id!r}), by hand in this kernel:",
-             "# edit the values below, then run the cell",
-             "import argparse, os, sys, importlib.util, runpy",
-             "", f"input_paths = {_literal(inputs)}", f"output_paths = {_literal(outputs)}",
-             f"environ_vars = {_literal(plain)}"]
-    if secret_args:
-        lines.append(f"args = {_literal(plain_args)}")
-    if secrets or secret_args:
-        lines.append("# secrets are read when the cell runs, never written here")
-        if source:
-            lines += ["from pipetest_nb import PipelineDAG",
-                      f"_step = PipelineDAG.load({str(source)!r}).resolved({step!r})", "_secrets = _step.env"]
-            lines += [f"environ_vars[{k!r}] = str(_secrets[{k!r}])" for k in secrets]
-            lines += [f"args[{k!r}] = _step.args[{k!r}]" for k in secret_args]
-        else:
-            lines += [f"environ_vars[{k!r}] = os.environ[{k!r}]" for k in secrets]
-            lines += [f"args[{k!r}] = {mask_args({k: args[k]})[k]!r}  # a secret: fill it in" for k in secret_args]
-    lines += ["job_args = argparse.Namespace(**args)" if secret_args else
-              f"job_args = argparse.Namespace(**{_literal(args)})" if args else "job_args = None",
-              f"script = {str(config.script)!r}",
-              "for folder in output_paths.values():", "    os.makedirs(folder, exist_ok=True)",
-              "os.environ.update(environ_vars)",
-              "sys.path.insert(0, os.path.dirname(script))",
-              "_cwd = os.getcwd()", f"os.chdir({str(session.dag.base_dir)!r})  # as the runner does",
-              "try:"]
-    if (config.mode or "main") == "cli":
-        lines += ["    os.environ.update({"]
-        lines += [f"        {env_name('input', k)!r}: input_paths[{k!r}]," for k in inputs]
-        lines += [f"        {env_name('output', k)!r}: output_paths[{k!r}]," for k in outputs]
-        lines += ["    })"]
-        lines += (["    from pipetest_nb.launch.script import cli_arguments",  # secrets: built when the cell runs
-                   "    sys.argv = [script, *cli_arguments(args)]"] if secret_args else
-                  [f"    sys.argv = [script, *{cli_arguments(args)!r}]"])
-        lines.append('    runpy.run_path(script, run_name="__main__")')
+    if source:
+        lines += ["from pipetest_nb import PipelineDAG",
+                  f"_step = PipelineDAG.load({str(source)!r}).resolved({step!r})", "_secrets = _step.env"]
+        lines += [f"environ_vars[{k!r}] = str(_secrets[{k!r}])" for k in secrets]
+        lines += [f"args[{k!r}] = _step.args[{k!r}]" for k in secret_args]
     else:
-        module = f"{step}_step".replace("-", "_")
-        lines += [f"    spec = importlib.util.spec_from_file_location({module!r}, script)",
-                  "    module = importlib.util.module_from_spec(spec)",
-                  "    spec.loader.exec_module(module)",
-                  "    module.main(input_paths, output_paths, environ_vars, job_args)"]
-    lines += ["finally:", "    os.chdir(_cwd)"]
-    return "\n".join(lines) + "\n"
+        lines += [f"environ_vars[{k!r}] = os.environ[{k!r}]" for k in secrets]
+        lines += [f"args[{k!r}] = {mask_args({k: args[k]})[k]!r}  # a secret: fill it in" for k in secret_args]
+    return lines
+
+
+def _cli_lines(call: Any, secret_args: bool) -> list[str]:
+    """The body of the cell's ``try:`` for a ``mode: cli`` script: its folders in env, its argv, run as __main__."""
+    paths = {"input": "input_paths", "output": "output_paths"}
+    lines = ["    os.environ.update({"]
+    lines += [f"        {var!r}: {paths[kind]}[{name!r}]," for var, (kind, name) in call.path_variables.items()]
+    lines += ["    })"]
+    lines += (["    from pipetest_nb.launch.script import cli_arguments",  # secrets: built when the cell runs
+               "    sys.argv = [script, *cli_arguments(args)]"] if secret_args else
+              [f"    sys.argv = [script, *{call.argv[1:]!r}]"])
+    return [*lines, '    runpy.run_path(script, run_name="__main__")']
+
+
+def _main_lines(call: Any) -> list[str]:
+    """The body of the cell's ``try:`` for a ``mode: main`` script: imported under the launcher's module name."""
+    return [f"    spec = importlib.util.spec_from_file_location({call.module!r}, script)",
+            "    module = importlib.util.module_from_spec(spec)",
+            f"    sys.modules[{call.module!r}] = module",
+            "    spec.loader.exec_module(module)",
+            "    from pipetest_nb.launch.script import main_keywords",
+            "    keywords = main_keywords(module.main)  # logger=, as the launcher passes it when main takes one",
+            "    if keywords:",
+            "        module.main(input_paths, output_paths, environ_vars, job_args, **keywords)",
+            "    else:",
+            "        module.main(input_paths, output_paths, environ_vars, job_args)"]
 
 
 def _literal(value: Any) -> str:
