@@ -136,3 +136,28 @@ def test_the_allowed_exceptions_still_exist_and_say_why():
         rel, name = key.split(":", 1)
         assert why.strip(), key
         assert name in dict(long_functions(PACKAGE / rel)), key
+
+
+def test_every_place_that_accepts_an_isolation_name_lists_the_registered_launchers():
+    """spec/ may not import launch/: the names it accepts are a copy, kept equal here."""
+    import argparse
+
+    from pipetest_nb.launch import LAUNCHERS
+    from pipetest_nb.spec.keys import ISOLATIONS
+    from pipetest_nb.views.cli.main import build_parser
+
+    assert set(ISOLATIONS) == set(LAUNCHERS)
+
+    def isolation_choices(parser: argparse.ArgumentParser, path: str) -> dict[str, set[str]]:
+        found = {}
+        for action in parser._actions:
+            if action.dest == "isolation":
+                found[path] = set(action.choices)
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found.update(isolation_choices(sub, f"{path} {name}"))
+        return found
+
+    choices = isolation_choices(build_parser(), "pipetest")
+    assert {"pipetest run", "pipetest resume", "pipetest demo", "pipetest cursus run"} <= set(choices)
+    assert {path: c for path, c in choices.items() if c != set(LAUNCHERS)} == {}
