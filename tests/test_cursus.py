@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipetest_nb.cursus.layer import (
+from pipetest_nb.cursus import (
     CursusIntegrationLayer,
     load_cursus_pipeline,
     match_score,
@@ -235,7 +235,7 @@ def test_extra_env_aliases(tmp_path):
 
 
 def test_match_score_kinds():
-    from pipetest_nb.cursus.layer import NameHints
+    from pipetest_nb.cursus import NameHints
 
     assert match_score("DATA", "DATA") == ("exact", 1.0)
     assert match_score("eval_data", "processed_data", output=NameHints(aliases=("EVAL_DATA",))) == ("alias", 0.95)
@@ -587,7 +587,7 @@ def test_cli_reports_user_mistakes_without_a_traceback(tmp_path):
 
 
 def test_chain_runs_end_to_end_with_the_executor(tmp_path):
-    from pipetest_nb.engine.run import PipelineExecutor
+    from pipetest_nb.engine.executor import PipelineExecutor
 
     dag = load_cursus_pipeline(*CHAIN_ARGS, overrides=CHAIN / "overrides.yaml")
     result = PipelineExecutor(workspace_dir=tmp_path, isolation="inprocess").execute_pipeline(

@@ -1,1 +1,45 @@
+"""The Cursus adapter: a Cursus DAG, configuration and script contracts read as a pipetest pipeline."""
 
+from pipetest_nb.cursus.checks import ContractFinding, ContractValidationResult
+from pipetest_nb.cursus.contracts import (
+    ContractInput,
+    CursusContract,
+    JobArgument,
+    NameHints,
+    read_python_contracts,
+    read_step_interface,
+)
+from pipetest_nb.cursus.documents import CursusConfig, CursusDAG, read_cursus_config, read_cursus_dag
+from pipetest_nb.cursus.environment import ENV_ALIASES
+from pipetest_nb.cursus.layer import DEFAULT_MIN_CONFIDENCE, CursusIntegrationLayer, load_cursus_pipeline
+from pipetest_nb.cursus.matching import MATCH_CONFIDENCE, Binding, match_score, normalise_name
+from pipetest_nb.cursus.overrides import CursusOverrides, read_overrides
+from pipetest_nb.cursus.scan import NameUse, ScriptUsage, scan_script
+
+__all__ = [
+    "DEFAULT_MIN_CONFIDENCE",
+    "ENV_ALIASES",
+    "MATCH_CONFIDENCE",
+    "Binding",
+    "ContractFinding",
+    "ContractInput",
+    "ContractValidationResult",
+    "CursusConfig",
+    "CursusContract",
+    "CursusDAG",
+    "CursusIntegrationLayer",
+    "CursusOverrides",
+    "JobArgument",
+    "NameHints",
+    "NameUse",
+    "ScriptUsage",
+    "load_cursus_pipeline",
+    "match_score",
+    "normalise_name",
+    "read_cursus_config",
+    "read_cursus_dag",
+    "read_overrides",
+    "read_python_contracts",
+    "read_step_interface",
+    "scan_script",
+]

@@ -1,0 +1,144 @@
+"""The contract check: where a step's script, its contract and its configuration disagree.
+
+A Cursus step fails in SageMaker, after minutes of provisioning, when its configuration lacks an
+env var the contract requires or its script reads a name the contract never declares. These
+checks find both before anything runs: the configuration against the contract, then the static
+scan of the script against the contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pipetest_nb.cursus.matching import unbound_problem
+from pipetest_nb.cursus.scan import KINDS, NameUse, ScriptUsage
+from pipetest_nb.text import did_you_mean
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pipetest_nb.cursus.contracts import CursusContract
+    from pipetest_nb.spec.model import StepConfig
+
+_WORDS = {"input": "input", "output": "output", "env": "env var", "arg": "job argument"}
+
+
+@dataclass(frozen=True)
+class ContractFinding:
+    """One disagreement between a step's script, its contract and its configuration."""
+
+    severity: str  # "error" | "warning"
+    kind: str
+    step: str
+    message: str
+    name: str | None = None
+    file: str | None = None
+    line: int | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = (self.file or "<pipeline>") + (f":{self.line}" if self.line else "")
+        text = f"{self.severity}: {where}: step '{self.step}': {self.message}"
+        return text + (f" ({self.hint})" if self.hint else "")
+
+
+@dataclass
+class ContractValidationResult:
+    """Every finding of a contract check; ``ok`` when there is no error (warnings allowed)."""
+
+    findings: list[ContractFinding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ContractFinding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[ContractFinding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def format(self) -> str:
+        lines = [str(f) for f in self.errors + self.warnings]
+        lines.append(f"{len(self.errors)} error{'s' if len(self.errors) != 1 else ''}, "
+                     f"{len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}")
+        return "\n".join(lines)
+
+
+def config_findings(step: str, contract: CursusContract, config: StepConfig,
+                    env_aliases: Mapping[str, tuple[str, ...]]) -> list[ContractFinding]:
+    """Required env vars, job arguments and inputs the step's configuration leaves without a value."""
+    file = str(contract.file)
+    findings: list[ContractFinding] = []
+    for name in contract.required_env:
+        if name not in config.env:
+            aliases = env_aliases.get(name, ())
+            fields = f"'{name.lower()}'" + (f" (or {', '.join(aliases)})" if aliases else "")
+            findings.append(ContractFinding(
+                "error", "missing_env_var", step, f"required env var {name} has no value", name, file,
+                contract.line("env", name),
+                f"set the config field {fields} in its configuration, or env: {{{name}: ...}} in the overrides "
+                "file"))
+    for name, arg in contract.job_arguments.items():
+        if arg.required and name not in config.args:
+            findings.append(ContractFinding(
+                "error", "missing_job_argument", step, f"required job argument {arg.flag} has no value", name,
+                file, contract.line("arg", name),
+                f"set the config field '{arg.source}', or args: {{{name}: ...}} in the overrides file"))
+    for name, spec in contract.inputs.items():
+        given = config.inputs.get(name)
+        if spec.required and (given is None or (given.source is None and given.path is None)):
+            problem = unbound_problem(step, name, contract)
+            findings.append(ContractFinding("error", "unbound_input", step, problem.message, name, file,
+                                            problem.line, problem.hint))
+    return findings
+
+
+def script_findings(step: str, contract: CursusContract, config: StepConfig,
+                    usage: ScriptUsage) -> list[ContractFinding]:
+    """Names the script reads that the contract does not declare, and declared names it never reads."""
+    script = config.script
+    if usage.error:
+        return [ContractFinding("error", "script_unreadable", step, usage.error, script.name, str(script),
+                                usage.error_line)]
+    findings: list[ContractFinding] = []
+    if not usage.has_main:
+        findings.append(ContractFinding(
+            "error", "no_main", step, "the script defines no main(input_paths, output_paths, environ_vars, "
+            "job_args)", "main", str(script), hint="Cursus scripts run through main() in 'main' mode"))
+    declared = {"input": set(contract.inputs), "output": set(contract.outputs),
+                "env": {*contract.required_env, *contract.optional_env, *config.env},
+                "arg": {*contract.job_arguments, *config.args}}
+    for kind in KINDS:
+        used = usage.names(kind)
+        findings += _undeclared(step, kind, used, declared[kind], contract, str(script))
+        if kind in usage.opaque:
+            continue
+        contract_names = {"input": contract.inputs, "output": contract.outputs,
+                          "env": [*contract.required_env, *contract.optional_env],
+                          "arg": contract.job_arguments}[kind]
+        for name in contract_names:
+            if name not in used:
+                findings.append(ContractFinding(
+                    "warning", f"unused_{kind}", step, f"the contract declares {_WORDS[kind]} '{name}', which the "
+                    f"script never uses", name, str(contract.file), contract.line(kind, name),
+                    f"remove it from {contract.file.name} or check the name in {script.name}"))
+    return findings
+
+
+def _undeclared(step: str, kind: str, used: dict[str, NameUse], declared: set[str], contract: CursusContract,
+                script: str) -> list[ContractFinding]:
+    """An error for a name the script indexes directly (it fails when absent), a warning otherwise."""
+    findings = []
+    for name, use in used.items():
+        if name not in declared:
+            fails = use.direct and not use.via_os
+            findings.append(ContractFinding(
+                "error" if fails else "warning", f"undeclared_{kind}", step,
+                f"the script reads {_WORDS[kind]} '{name}', which the contract does not declare"
+                + (" (it fails when the name is missing)" if fails else ""), name, script, use.line,
+                did_you_mean(name, declared) or f"declare it in {contract.file.name}"))
+    return findings
