@@ -116,7 +116,7 @@ def test_demo_suites_are_valid_gx_suites():
 
 def test_both_demo_pipelines_and_their_suites_check_out():
     from pipetest_nb.spec.model import PipelineDAG
-    from pipetest_nb.validation.expectations import check_suite_files
+    from pipetest_nb.validation.expectations.suites import check_suite_files
 
     for name in ("pipeline.yaml", "pipeline_broken.yaml"):
         dag = PipelineDAG.load(DEMO / name)

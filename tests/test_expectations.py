@@ -16,16 +16,9 @@ from pipelines import write_pipeline
 from pipetest_nb.events import EdgeState
 from pipetest_nb.exceptions import SuiteError
 from pipetest_nb.spec.model import PipelineDAG
-from pipetest_nb.validation.expectations import (
-    EdgeCheck,
-    check_output,
-    check_suite_files,
-    load_suite,
-    suite_from_frame,
-    suites_for_output,
-    validate_frame,
-    write_suite,
-)
+from pipetest_nb.validation.expectations.checks import EdgeCheck, check_output, validate_frame
+from pipetest_nb.validation.expectations.drafting import suite_from_frame, write_suite
+from pipetest_nb.validation.expectations.suites import check_suite_files, load_suite, suites_for_output
 from pipetest_nb.views.cli import main
 
 RANGE_SUITE = {"name": "raw_data", "expectations": [
@@ -192,7 +185,7 @@ def test_gx_private_hash_threshold_is_pinned_and_fingerprinting_off():
     """GX fingerprints every frame under HASH_THRESHOLD bytes; we set it to 0. Private API: fail loudly if it moves."""
     import great_expectations.execution_engine.pandas_execution_engine as engine
 
-    from pipetest_nb.validation.expectations import _GX
+    from pipetest_nb.validation.expectations.gx import GX as _GX
 
     gx = _GX.get()
     assert engine.HASH_THRESHOLD == 0
@@ -205,11 +198,11 @@ def test_gx_is_lazy_quiet_and_leaves_warnings_alone(tmp_path):
     code = textwrap.dedent("""
         import logging, sys, warnings
         logging.basicConfig(level=logging.INFO)
-        import pipetest_nb, pipetest_nb.validation.expectations, pipetest_nb.validation.artifacts
+        import pipetest_nb, pipetest_nb.validation.expectations.checks, pipetest_nb.validation.expectations.drafting, pipetest_nb.validation.expectations.suites, pipetest_nb.validation.artifacts
         assert "great_expectations" not in sys.modules and "pandas" not in sys.modules, "heavy import"
         before = warnings.showwarning
         import pandas as pd
-        from pipetest_nb.validation.expectations import validate_frame
+        from pipetest_nb.validation.expectations.checks import validate_frame
         check = validate_frame(pd.DataFrame({"a": [1, 2]}), {"name": "s", "expectations": [
             {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "max_value": 1}}]})
         assert not check.success and check.failures[0].unexpected_values == [2]
@@ -222,7 +215,7 @@ def test_gx_is_lazy_quiet_and_leaves_warnings_alone(tmp_path):
 
 
 def test_a_suite_past_its_time_limit_fails_the_check_and_says_which_tables_were_not_checked(tmp_path, monkeypatch):
-    from pipetest_nb.validation import expectations
+    from pipetest_nb.validation.expectations import checks as expectations
 
     out = tmp_path / "out"
     for name in ("a", "b", "c"):

@@ -356,7 +356,7 @@ SHELL_SCRIPT = textwrap.dedent("""
     class EdgeCheck:
         def to_dict(self):
             return {"success": False, "edge": ["a.o", "b.I"], "failed": [{"column": "<x>"}]}
-    EdgeCheck.__module__ = "pipetest_nb.validation.expectations"
+    EdgeCheck.__module__ = "pipetest_nb.validation.expectations.checks"
     check, _ = shell.display_formatter.format(EdgeCheck())
     print(json.dumps({"heavy_before_display": heavy, "dag": sorted(data), "check_html": check.get("text/html"),
                       "plotly_steps": data["application/vnd.plotly.v1+json"]["data"][6]["customdata"]}))

@@ -10,7 +10,8 @@ from pipelines import write_pipeline
 from pipetest_nb.exceptions import SyntheticDataError
 from pipetest_nb.spec.model import InputSpec, PipelineDAG, TableSchema
 from pipetest_nb.validation.artifacts import frame, inspect_output
-from pipetest_nb.validation.expectations import suite_from_frame, validate_frame, write_suite
+from pipetest_nb.validation.expectations.checks import validate_frame
+from pipetest_nb.validation.expectations.drafting import suite_from_frame, write_suite
 from pipetest_nb.validation.synthetic import generate_frame, generate_input, generate_inputs, suite_for_input
 
 HAND_SUITE = {"name": "customers", "expectations": [

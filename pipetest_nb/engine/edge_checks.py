@@ -179,6 +179,6 @@ def _worst(states: list[str]) -> str:
 
 def _expectation_checks(dag: PipelineDAG, step: str, output: str, folder: Path) -> list[Any]:
     """The Great Expectations checks of an output's edges (GX is imported only when a suite applies)."""
-    from pipetest_nb.validation.expectations import check_output
+    from pipetest_nb.validation.expectations.checks import check_output
 
     return check_output(dag, step, output, folder)

@@ -34,7 +34,7 @@ _DEFAULT_TIME_RANGE = ("2024-01-01T00:00:00", "2024-12-31T23:59:59")
 def suite_for_input(dag: PipelineDAG, step: str, input_name: str) -> dict[str, Any] | None:
     """The suite describing a step's input: its edge's suite, the producer's ``<step>.<output>.json``,
     or, for external inputs, ``<step>.<input>.json``; None when there is none."""
-    from pipetest_nb.validation.expectations import load_suite, suite_file
+    from pipetest_nb.validation.expectations.suites import load_suite, suite_file
 
     spec = dag.steps[step].inputs[input_name]
     names = []

@@ -40,7 +40,7 @@ def run(quick: bool = False) -> list[Row]:
     import pandas as pd
 
     from pipetest_nb.validation.artifacts import inspect_output
-    from pipetest_nb.validation.expectations import validate_frame
+    from pipetest_nb.validation.expectations.checks import validate_frame
 
     rows: list[Row] = []
     repeat = 1 if quick else 5

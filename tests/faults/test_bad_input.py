@@ -23,7 +23,8 @@ from pipetest_nb import PipelineDAG, PipelineSpecError
 from pipetest_nb.exceptions import PipetestError, SuiteError
 from pipetest_nb.records.workspace import Workspace
 from pipetest_nb.spec.names import name_problem
-from pipetest_nb.validation.expectations import check_suite_files, load_suite, validate_output
+from pipetest_nb.validation.expectations.checks import validate_output
+from pipetest_nb.validation.expectations.suites import check_suite_files, load_suite
 from pipetest_nb.views.cli import main
 
 HEAD = "name: bad\nsteps:\n  a:\n    script: a.py\n"
@@ -314,7 +315,7 @@ def test_pipetest_run_with_a_bad_workspace_is_a_clear_error(folder, workspace):
 @pytest.fixture(scope="module")
 def gx():
     """Great Expectations imported once, outside any hard wall (its import takes seconds)."""
-    from pipetest_nb.validation.expectations import _GX
+    from pipetest_nb.validation.expectations.gx import GX as _GX
 
     return _GX.get()
 

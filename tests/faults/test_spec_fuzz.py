@@ -27,7 +27,7 @@ from pipetest_nb.exceptions import SuiteError
 from pipetest_nb.plan import PipelineDAGResolver
 from pipetest_nb.spec.keys import FORMATS, ISOLATIONS, MODES
 from pipetest_nb.spec.policy import STRATEGY_NAMES
-from pipetest_nb.validation.expectations import check_suite_files, load_suite
+from pipetest_nb.validation.expectations.suites import check_suite_files, load_suite
 
 MAX_TIMEOUT, MAX_RETRIES = 7 * 24 * 3600, 100  # the documented ranges
 FUZZ = settings(deadline=timedelta(seconds=3), suppress_health_check=[HealthCheck.too_slow,
@@ -326,7 +326,7 @@ SUITE_DAG_TEXT = "name: suites\nsteps:\n  a: {script: a.py, outputs: {out: {}}}\
 def suite_dag():
     """The pipeline whose conventional suite expectations/a.out.json the examples write; GX imported
     once up front, so its import time is not one example's."""
-    from pipetest_nb.validation.expectations import _GX
+    from pipetest_nb.validation.expectations.gx import GX as _GX
 
     (FOLDER / "suites.yaml").write_text(SUITE_DAG_TEXT)
     _GX.get()

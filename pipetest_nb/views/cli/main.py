@@ -42,7 +42,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     dag = load_pipeline(args.pipeline)
     plan = PipelineDAGResolver(dag).create_execution_plan()
     from pipetest_nb.exceptions import PipelineSpecError
-    from pipetest_nb.validation.expectations import check_suite_files
+    from pipetest_nb.validation.expectations.suites import check_suite_files
 
     suite_problems = check_suite_files(dag)
     if suite_problems:
@@ -205,7 +205,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_expectations_draft(args: argparse.Namespace) -> int:
     """Draft a starter suite from a run's output; print it, or write it with -o."""
-    from pipetest_nb.validation.expectations import draft_suite, write_suite
+    from pipetest_nb.validation.expectations.drafting import draft_suite, write_suite
 
     suite = draft_suite(args.run_dir, args.target, table=args.table, name=args.name)
     if not args.output_file:

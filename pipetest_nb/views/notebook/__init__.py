@@ -22,7 +22,7 @@ HTML_DISPLAYS = {
     ("pipetest_nb.spec.model", "PipelineDAG"): "dag_html",
     ("pipetest_nb.engine.results", "StepResult"): "step_result_html",
     ("pipetest_nb.engine.results", "PipelineExecutionResult"): "execution_result_html",
-    ("pipetest_nb.validation.expectations", "EdgeCheck"): "edge_check_html",
+    ("pipetest_nb.validation.expectations.checks", "EdgeCheck"): "edge_check_html",
     ("pipetest_nb.validation.compatibility", "DataCompatibilityReport"): "compatibility_report_html",
 }
 MIMEBUNDLE_DISPLAYS = {
