@@ -161,3 +161,20 @@ def test_every_place_that_accepts_an_isolation_name_lists_the_registered_launche
     choices = isolation_choices(build_parser(), "pipetest")
     assert {"pipetest run", "pipetest resume", "pipetest demo", "pipetest cursus run"} <= set(choices)
     assert {path: c for path, c in choices.items() if c != set(LAUNCHERS)} == {}
+
+
+def test_the_architecture_document_names_real_paths_and_every_layer():
+    """docs/architecture.md follows the layout: each path it names exists, each package and top module is named."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([a-z_]+(?:/[a-z_<>]*)*(?:\.py|/))`", text))
+    files = {p.name for p in PACKAGE.rglob("*.py")}  # a bare file name sits in the folder its table row names
+
+    def exists(path: str) -> bool:
+        return (PACKAGE / path).exists() or (ROOT / path).exists() or ("/" not in path and path in files)
+
+    missing = sorted(p for p in named if "<" not in p and not exists(p))
+    assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
+    top = {f"{p.name}/" if p.is_dir() else p.name for p in PACKAGE.iterdir()
+           if not p.name.startswith("_") and (p.is_dir() and (p / "__init__.py").exists() or p.suffix == ".py")}
+    unnamed = sorted(top - named - {"examples/"})
+    assert not unnamed, f"docs/architecture.md does not place {unnamed} in a layer"
