@@ -27,6 +27,8 @@ _LITERAL_KEYWORDS = ("entry_point", "expected_input_paths", "expected_output_pat
 
 @dataclass(frozen=True)
 class ContractInput:
+    """One logical input of a contract; an optional one may be left unbound."""
+
     name: str
     path: str | None = None
     required: bool = True
@@ -86,7 +88,7 @@ def _job_argument(flag: str, source: str | None, required: bool = True, default:
 
 
 def _line_of(mapping: Any, key: Any = None) -> int | None:
-    from pipetest_nb.spec.documents import line_of  # YAML is loaded only when a YAML file is read
+    from pipetest_nb.spec.documents import line_of  # it loads PyYAML: not when pipetest_nb is imported
 
     return line_of(mapping, key)
 
