@@ -73,8 +73,8 @@ _EXPORTS = {
     "TableNotFoundError": "exceptions",
     "SyntheticDataError": "exceptions",
     "SuiteError": "exceptions",
-    "write_html_report": "views.report.render",
-    "report_json": "views.report.render",
+    "write_html_report": "views.report.html",
+    "report_json": "views.report.data",
     "Debugger": "views.notebook.debugger",
 }
 

@@ -86,7 +86,7 @@ def old_run(tmp_path: Path) -> Path:
 def test_a_format_1_run_still_opens(old_run, tmp_path):
     from pipetest_nb import Session
     from pipetest_nb.records.schema import SCHEMA_VERSION
-    from pipetest_nb.views.report.render import report_json
+    from pipetest_nb.views.report.data import report_json
 
     assert "schema_version" not in (old_run / "run.json").read_text()
     before = {p.name: p.read_bytes() for p in old_run.iterdir()}
@@ -187,7 +187,7 @@ def _failures(record) -> dict[tuple[str, str], dict]:
 def test_nan_inf_none_and_nat_stay_distinct_from_the_check_to_every_view(tmp_path):
     from pipetest_nb import Debugger
     from pipetest_nb.json_values import NaT
-    from pipetest_nb.views.report.render import write_html_report
+    from pipetest_nb.views.report.html import write_html_report
 
     done, run_dir = _edge_run(tmp_path / "fail", "fail")
     assert done.returncode == 1, done.stderr

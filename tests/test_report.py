@@ -19,7 +19,8 @@ import pytest
 
 from pipetest_nb import PipelineDAG, PipetestError, Session
 from pipetest_nb.engine.run import PipelineRun
-from pipetest_nb.views.report.render import report_json, write_html_report
+from pipetest_nb.views.report.data import report_json
+from pipetest_nb.views.report.html import write_html_report
 
 COL = '<script>alert("col")</script>'
 VAL = "<img src=x onerror=alert('val')>"

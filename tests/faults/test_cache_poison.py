@@ -232,7 +232,8 @@ def test_undecodable_file_names_are_data_not_a_problem_and_the_report_shows_them
     assert list(info.to_dict()["files"]) == ["bad\\xff.csv"]
     assert frame(info)["b"].tolist() == [2, 4]
 
-    from pipetest_nb.views.report.render import report_json, write_html_report
+    from pipetest_nb.views.report.data import report_json
+    from pipetest_nb.views.report.html import write_html_report
 
     html = write_html_report(run_dir).read_text(encoding="utf-8")
     assert "pipetest" in html.lower()
@@ -255,7 +256,8 @@ def test_a_report_of_a_record_holding_an_undecodable_name_renders(case, tmp_path
     record = json.loads((run_dir / "run.json").read_text())
     record["steps"]["produce"]["warnings"] = [os.fsdecode(b"wrote bad\xff.csv")]
     (run_dir / "run.json").write_text(json.dumps(record))
-    from pipetest_nb.views.report.render import report_json, write_html_report
+    from pipetest_nb.views.report.data import report_json
+    from pipetest_nb.views.report.html import write_html_report
 
     html = write_html_report(run_dir).read_text(encoding="utf-8")
     assert "wrote bad\\xff.csv" in html

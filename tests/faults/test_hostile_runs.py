@@ -444,7 +444,7 @@ def _state(folder: Path) -> dict[str, tuple[int, int]]:
 @pytest.mark.parametrize("lock_file", ["kept", "removed"])
 def test_a_running_run_whose_writer_is_gone_shows_as_interrupted(tmp_path, lock_file):
     from pipetest_nb import Debugger
-    from pipetest_nb.views.report.render import report_json
+    from pipetest_nb.views.report.data import report_json
 
     ws = tmp_path / "ws"
     proc = subprocess.Popen([sys.executable, "-c", DYING_WRITER, str(ws)], stdout=subprocess.PIPE, text=True)

@@ -8,6 +8,8 @@ import sys
 
 from pipetest_nb.cursus.layer import DEFAULT_MIN_CONFIDENCE, CursusIntegrationLayer
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
+from pipetest_nb.text import format_duration
+from pipetest_nb.views.cli.printing import format_table
 
 
 def _layer_from_args(args: argparse.Namespace) -> CursusIntegrationLayer:
@@ -23,8 +25,6 @@ def _layer_from_args(args: argparse.Namespace) -> CursusIntegrationLayer:
 
 def cmd_cursus_match(args: argparse.Namespace) -> int:
     """Print how every input is bound; exit 1 when a binding is ambiguous, unsure or missing."""
-    from pipetest_nb.views.cli.main import format_table
-
     layer = _layer_from_args(args)
     bindings = layer.match()
     if args.json:
@@ -63,8 +63,7 @@ def cmd_cursus_check(args: argparse.Namespace) -> int:
 
 def cmd_cursus_run(args: argparse.Namespace) -> int:
     """Check first (errors stop here), then run the whole pipeline on the files given."""
-    from pipetest_nb.engine.run import PipelineExecutor
-    from pipetest_nb.views.cli.main import format_table
+    from pipetest_nb.engine.executor import PipelineExecutor
 
     layer = _layer_from_args(args)
     result = layer.check()
@@ -76,7 +75,7 @@ def cmd_cursus_run(args: argparse.Namespace) -> int:
     dag = layer.to_pipeline()
     executor = PipelineExecutor(workspace_dir=args.workspace, isolation=args.isolation)
     run = executor.execute_pipeline(dag, data_source="files")
-    rows = [(r.step_name, r.status, f"{r.duration:.2f}s", r.error or "") for r in run.steps.values()]
+    rows = [(r.step_name, r.status, format_duration(r.duration), r.error or "") for r in run.steps.values()]
     print(format_table(["step", "status", "duration", "error"], rows))
     print(f"\nrun {run.run_id} in {run.run_dir}: " + ("succeeded" if run.success else f"failed: {run.error}"))
     return 0 if run.success else 1

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipetest_nb.demo import demo_pipeline
+from pipetest_nb.views.cli.printing import load_pipeline, print_run_summary, print_step_event
 
 
 class _Progress:
@@ -17,7 +18,6 @@ class _Progress:
 
     def __call__(self, event) -> None:
         from pipetest_nb.events import EdgeState, EventKind
-        from pipetest_nb.views.cli.main import _print_step_event
 
         if event.kind == EventKind.STEP_STARTED:
             self.started += 1
@@ -31,21 +31,20 @@ class _Progress:
             print(f"  ! edge {source} -> {target}: {event.data['state']}"
                   + (f" (suite {', '.join(c.get('suite', '?') for c in suites)}{what})" if suites else ""), flush=True)
         else:
-            _print_step_event(event)
+            print_step_event(event)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Copy the demo into the workspace, run it end to end, write the HTML report; exit 1 if a step failed."""
     from pipetest_nb.engine.run import PipelineRun
-    from pipetest_nb.views.cli.main import load_pipeline, print_run_summary
-    from pipetest_nb.views.report.render import write_html_report
+    from pipetest_nb.views.report.html import write_html_report
 
     workspace = Path(args.workspace)
     pipeline = demo_pipeline(workspace, broken=args.broken, reset=args.reset)
     dag = load_pipeline(str(pipeline))
-    run = PipelineRun(dag, workspace, isolation=args.isolation, cache=not args.no_cache)
+    progress = _Progress(len(dag.steps))
+    run = PipelineRun(dag, workspace, isolation=args.isolation, cache=not args.no_cache, subscribers=[progress])
     try:
-        run.bus.subscribe(_Progress(len(run.plan.execution_order)))
         print(f"Demo pipeline: {pipeline}" + (" (the broken variant)" if args.broken else ""))
         print(f"Running '{dag.name}' ({len(run.plan.execution_order)} steps) in {run.run_dir}", flush=True)
         run.run()
@@ -67,8 +66,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if record.get("status") == "succeeded" else 1
 
 
-def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``pipetest demo``."""
+def add_demo_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``pipetest demo``."""
+    p = sub.add_parser("demo", help="copy the demo pipeline into the workspace, run it, write its report")
     p.add_argument("--broken", action="store_true", help="run the variant with a planted bug (exits 1)")
     p.add_argument("--workspace", default="pipetest_workspace",
                    help="where the demo is copied (<workspace>/demo), and where runs and the cache live")
