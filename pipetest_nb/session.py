@@ -15,15 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipetest_nb.engine.options import SESSION
 from pipetest_nb.engine.recovery import RecoveryStrategy
+from pipetest_nb.engine.reopen import reopen_run
 from pipetest_nb.engine.results import PipelineExecutionResult, StepResult
-from pipetest_nb.engine.run import PipelineRun, reuse_upstream
+from pipetest_nb.engine.slicing import reuse_upstream, select_steps
+from pipetest_nb.engine.start import start_run
 from pipetest_nb.events import EdgeState, Event, EventBus, EventKind, StepStatus
 from pipetest_nb.exceptions import PipetestError, UnknownStepError
 from pipetest_nb.records.workspace import RunRecord, Workspace, load_record, read_events
 from pipetest_nb.spec.model import PipelineDAG
 
-DEFAULT_WORKSPACE = "pipetest_workspace"
+DEFAULT_WORKSPACE = SESSION.workspace
 
 
 class StepOutputs(dict):
@@ -108,21 +111,21 @@ class Replay:
 class Session:
     """An interactive run of a pipeline: ``step()``, ``run_all()``, ``run(until=...)``, ``replay()``..."""
 
-    def __init__(self, dag_or_path: PipelineDAG | str | os.PathLike, workspace: str | os.PathLike = DEFAULT_WORKSPACE,
-                 *, isolation: str | None = None, executor: Executor | None = None, cache: bool = True,
-                 data_source: str = "files", on_error: RecoveryStrategy | str = RecoveryStrategy.PAUSE,
-                 retry_backoff: float = 1.0, checks: bool = True, progress: bool = True,
-                 _run: PipelineRun | None = None):
-        self._options = {"isolation": isolation, "executor": executor, "cache": cache, "data_source": data_source,
-                         "on_error": on_error, "retry_backoff": retry_backoff, "checks": checks}
+    def __init__(self, dag_or_path: PipelineDAG | str | os.PathLike | None, workspace: str | os.PathLike = DEFAULT_WORKSPACE,
+                 *, isolation: str | None = None, executor: Executor | None = None, cache: bool = SESSION.cache,
+                 data_source: str = SESSION.data_source, on_error: RecoveryStrategy | str = SESSION.on_error,
+                 retry_backoff: float = SESSION.retry_backoff, checks: bool = SESSION.checks, progress: bool = True,
+                 _reopen: str | os.PathLike | None = None, _overrides: dict[str, Any] | None = None):
+        self.options = SESSION.replace(workspace=workspace, isolation=isolation, executor=executor, cache=cache,
+                                       data_source=data_source, on_error=on_error, retry_backoff=retry_backoff,
+                                       checks=checks).replace(**(_overrides or {}))
         self.progress = progress
         self.events = EventBus(on_error=lambda *failure: self._run._subscriber_failed(*failure))
-        if _run is not None:
-            self._run = _run
-            self._run.bus.subscribe(self.events.publish)
+        if _reopen is not None:
+            self._run = reopen_run(_reopen, subscribers=[self.events.publish], **(_overrides or {}))
         else:
             dag = dag_or_path if isinstance(dag_or_path, PipelineDAG) else PipelineDAG.load(Path(dag_or_path))
-            self._run = PipelineRun(dag, workspace, subscribers=[self.events.publish], **self._options)
+            self._run = start_run(dag, self.options, subscribers=[self.events.publish])
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -133,9 +136,8 @@ class Session:
         Opening only reads: the run's record changes (and its lock is taken) when something runs in it.
         """
         progress = options.pop("progress", True)
-        options.setdefault("on_error", RecoveryStrategy.PAUSE)
-        run = PipelineRun.reopen(run_dir, **options)
-        return cls(run.dag, run.workspace.root, progress=progress, _run=run, **options)
+        options.setdefault("on_error", SESSION.on_error)
+        return cls(None, progress=progress, _reopen=run_dir, _overrides=options)
 
     # -- what there is ----------------------------------------------------------------------------
 
@@ -223,13 +225,8 @@ class Session:
 
     def run(self, until: str | None = None, from_: str | None = None, jobs: int = 1) -> PipelineExecutionResult:
         """Run up to and including ``until``, and/or from ``from_`` on (reusing recorded upstream outputs)."""
-        steps = None
-        if until or from_:
-            steps = self.plan.subset(from_steps=self._check(from_) if from_ else None,
-                                     to_steps=self._check(until) if until else None).execution_order
-            if from_:
-                self._run.reset_steps([s for s in steps if self.status[s] not in (StepStatus.PENDING,)])
-                reuse_upstream(self._run, steps)
+        steps = select_steps(self._run, from_steps=self._check(from_) if from_ else None,
+                             to_steps=self._check(until) if until else None)
         with self._progress(steps):
             self._run.run(steps, jobs=jobs)
         return self._run.result(steps)
@@ -266,7 +263,8 @@ class Session:
     def reset(self) -> None:
         """Start a fresh run of the same pipeline (the old one stays on disk)."""
         self._run.close()
-        self._run = PipelineRun(self.dag, self.workspace, subscribers=[self.events.publish], **self._options)
+        self._run = start_run(self.dag, self.options.replace(workspace=self.workspace),
+                              subscribers=[self.events.publish])
 
     def close(self) -> None:
         self._run.close()

@@ -15,12 +15,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipetest_nb.engine.edge_checks import EdgeChecks, report_from_dict
+from pipetest_nb.engine.options import RunOptions
 from pipetest_nb.engine.recovery import PipelineErrorHandler, RecoveryStrategy, internal_error
 from pipetest_nb.engine.results import PipelineExecutionResult, StepResult
 from pipetest_nb.events import Event, EventBus, EventKind, StepStatus, Subscriber
@@ -34,36 +35,36 @@ from pipetest_nb.exceptions import (
 from pipetest_nb.launch.base import Launcher, StepJob, StepOutcome
 from pipetest_nb.plan import PipelineDAGResolver, PipelineExecutionPlan
 from pipetest_nb.records.cache import CacheUnavailable, StepCache, cache_key
-from pipetest_nb.records.masking import mask_args, mask_env, mask_error, masked_spec, step_secrets, unmask
+from pipetest_nb.records.masking import mask_args, mask_env, mask_error, masked_spec, step_secrets
 from pipetest_nb.records.monitor import StepMetrics
-from pipetest_nb.records.schema import pipeline_to_reopen, writer_alive
-from pipetest_nb.records.workspace import RunWriter, Workspace, library_versions, open_writer, run_workspace
+from pipetest_nb.records.workspace import RunWriter, Workspace, library_versions
 from pipetest_nb.spec.model import InputSpec, PipelineDAG, StepConfig
 from pipetest_nb.text import cap_text
 
-DATA_SOURCES = ("files", "synthetic")
 RUNNABLE = (StepStatus.PENDING, StepStatus.INTERRUPTED)
 
 
 class PipelineRun:
     """One run of a pipeline in a run folder: schedules steps, launches them, records everything."""
 
-    def __init__(self, dag: PipelineDAG, workspace: Workspace | str | os.PathLike = "pipetest_workspace", *,
-                 isolation: str | None = None, executor: Executor | None = None, cache: bool = True,
-                 data_source: str = "files", on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE,
-                 synthetic_rows: int | None = None, retry_backoff: float = 1.0, checks: bool = True,
-                 writer: RunWriter | None = None, subscribers: Iterable[Subscriber] = ()):
-        if data_source not in DATA_SOURCES:
-            raise PipetestError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got {data_source!r}")
+    def __init__(self, dag: PipelineDAG, workspace: Workspace | str | os.PathLike | None = None, *,
+                 options: RunOptions | None = None, writer: RunWriter | None = None,
+                 subscribers: Iterable[Subscriber] = (), hooks: Iterable[object] = (), **overrides: Any):
+        """``options`` (default ``RunOptions()``), with ``workspace`` and any of its fields as ``overrides``."""
+        options = (options or RunOptions()).replace(
+            **overrides, **({"workspace": workspace} if workspace is not None else {}))
+        self.options = options
+        self.hooks = list(hooks)  # before_step / after_step, called with keyword arguments (engine/lifecycle.py)
         self.dag = dag
         self.plan: PipelineExecutionPlan = PipelineDAGResolver(dag).create_execution_plan()
-        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
-        self.isolation = isolation
-        self.executor = executor
-        self.use_cache = cache
-        self.data_source = data_source
-        self.synthetic_rows = synthetic_rows  # None: each schema's rows, else the generator's default
-        self.errors = PipelineErrorHandler(default=on_error, backoff_base=retry_backoff)
+        root = options.workspace
+        self.workspace = root if isinstance(root, Workspace) else Workspace(Path(root))
+        self.isolation = options.isolation
+        self.executor = options.executor
+        self.use_cache = options.cache
+        self.data_source = options.data_source
+        self.synthetic_rows = options.synthetic_rows
+        self.errors = PipelineErrorHandler(default=options.on_error, backoff_base=options.retry_backoff)
         self.cache = StepCache(self.workspace.cache_dir)
         self.bus = EventBus(on_error=self._subscriber_failed)
         for subscriber in subscribers:  # before the first event, so that every subscriber sees the whole run
@@ -79,7 +80,7 @@ class PipelineRun:
         self._unmet: dict[str, int] = {}
         self._ready: set[str] = set()
         self._unfinished = False  # something was recorded since the last RUN_FINISHED
-        self.checks = EdgeChecks(dag, self._emit, lambda: self.writer, enabled=checks)
+        self.checks = EdgeChecks(dag, self._emit, lambda: self.writer, enabled=options.checks)
         if writer is None:
             self.writer = self.workspace.create_run(dag.name)
             self._index_readiness()
@@ -152,9 +153,7 @@ class PipelineRun:
             "pipeline": {"name": self.dag.name, "source": str(self.dag.source) if self.dag.source else None,
                          "base_dir": str(self.dag.base_dir), "spec": masked_spec(self.dag)},
             "plan": self.plan.to_dict(),
-            "options": {"isolation": self.isolation, "data_source": self.data_source, "cache": self.use_cache,
-                        "checks": self.checks.enabled,
-                        "executor": type(self.executor).__name__ if self.executor else None},
+            "options": self.options.recorded(),
             "versions": library_versions(),
             "runner": {"pid": os.getpid(), "host": socket.gethostname(), "create_time": _own_create_time()},
             "steps": list(self.plan.execution_order),
@@ -608,107 +607,13 @@ class PipelineRun:
             steps=steps, run_id=self.run_id, run_dir=self.run_dir, root_failure=root,
             not_run=list(record.get("not_run") or []))
 
-    # -- reopening ---------------------------------------------------------------------------------
 
     @classmethod
     def reopen(cls, run_dir: str | os.PathLike, **options: Any) -> PipelineRun:
-        """Take over a run folder: kill what a dead runner left behind, mark its running steps interrupted."""
-        run_dir = Path(run_dir).absolute()
-        writer = open_writer(run_dir)
-        try:
-            pipeline = pipeline_to_reopen(run_dir, writer.record.data)
-            dag = PipelineDAG.from_dict(pipeline["spec"], base_dir=pipeline["base_dir"], check_files=False)
-            if pipeline.get("source"):
-                dag.source = Path(pipeline["source"])
-                dag = unmask(dag)
-            recorded = writer.record.data.get("options") or {}
-            for key in ("isolation", "data_source"):
-                if recorded.get(key) is not None:
-                    options.setdefault(key, recorded[key])
-            options.setdefault("cache", recorded.get("cache", True))
-            options.setdefault("checks", recorded.get("checks", True))
-            run = cls(dag, run_workspace(run_dir), writer=writer, **options)
-        except Exception:
-            writer.close()
-            raise
-        run._take_over_when_written(alive=writer_alive(run_dir, writer.record.data) is True)
-        return run
+        """Until the CLI calls ``engine.reopen.reopen_run`` itself."""  # TEMPORARY, removed once views switch
+        from pipetest_nb.engine.reopen import reopen_run
 
-    def _take_over_when_written(self, alive: bool) -> None:
-        """Reopening reads; the takeover waits until something runs in the run.
-
-        While nothing runs, the steps a dead runner left ``running`` are shown ``interrupted`` (held in
-        memory, not written). The first write then takes the lock, kills what the dead runner left
-        behind and records both, with a RUN_REOPENED event.
-        """
-        reason = ("the runner stopped while this step was running (kernel restart, crash or kill); "
-                  "run it again")
-        leftovers = {step: dict(entry) for step, entry in self.writer.record.steps.items()
-                     if entry.get("status") == StepStatus.RUNNING}
-        if not alive:
-            for step in leftovers:
-                self._emit(EventKind.STEP_FINISHED, step, hold=True, status=StepStatus.INTERRUPTED,
-                           error_type="interrupted", error_message=reason)
-
-        def take_over() -> None:
-            killed = [step for step, entry in leftovers.items() if _kill_leftover(entry)]
-            for step, entry in list(self.writer.record.steps.items()):
-                if entry.get("status") == StepStatus.RUNNING:
-                    if step not in killed and _kill_leftover(entry):
-                        killed.append(step)
-                    self._emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED,
-                               error_type="interrupted", error_message=reason)
-            self._emit(EventKind.RUN_REOPENED, pid=os.getpid(), killed_leftovers=killed)
-
-        self.writer.on_attach(take_over)
-
-
-def _kill_leftover(entry: dict[str, Any]) -> bool:
-    """Kill what a dead runner left of a step: its process tree and its process group, as long as
-    they are still that step's (the pid's create time matches the one recorded)."""
-    import psutil
-
-    from pipetest_nb.launch._process import kill_tree
-
-    pid, pgid, created = entry.get("pid"), entry.get("pgid"), entry.get("pid_create_time")
-    if not pid:
-        return False  # never recorded: its process exits by itself, it never got the go-ahead to run
-    own_group = os.getpgid(0)
-    group = pgid if pgid and pgid != own_group else None
-    try:
-        proc = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return _kill_orphaned_group(group, created)
-    except psutil.Error:
-        return False
-    try:
-        if created is not None and abs(proc.create_time() - created) > 1.0:
-            return False  # the pid was reused by an unrelated process, so the step's group is gone too
-    except psutil.Error:
-        return False
-    kill_tree(pid, group)
-    return True
-
-
-def _kill_orphaned_group(pgid: int | None, created: float | None) -> bool:
-    """Kill the members of a step's process group whose leader is gone (they were started after it).
-
-    A group id cannot be taken by a new group while one of its members lives, so members found are
-    the step's."""
-    import psutil
-
-    from pipetest_nb.launch._process import kill_tree
-
-    if pgid is None:
-        return False
-    members = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(OSError, psutil.Error):
-            if os.getpgid(proc.pid) == pgid and (created is None or proc.create_time() >= created - 1.0):
-                members.append(proc)
-    for proc in members:
-        kill_tree(proc.pid, pgid)
-    return bool(members)
+        return reopen_run(run_dir, **options)
 
 
 def _stop_with_this_process(run: PipelineRun) -> None:
@@ -840,98 +745,3 @@ def _tree_size(path: Path) -> int:
                 st = os.lstat(os.path.join(root, name))
                 total += st.st_size if stat.S_ISREG(st.st_mode) else 0
     return total
-
-
-# --------------------------------------------------------------------------------------------------
-# Batch API of the original plan
-# --------------------------------------------------------------------------------------------------
-
-
-class PipelineExecutor:
-    """Runs a whole pipeline in one call and returns a ``PipelineExecutionResult``."""
-
-    def __init__(self, workspace_dir: str | os.PathLike = "./test_workspace", *, isolation: str | None = None,
-                 executor: Executor | None = None, cache: bool = True, checks: bool = True,
-                 on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE):
-        self.workspace_dir = Path(workspace_dir)
-        self.isolation = isolation
-        self.executor = executor
-        self.cache = cache
-        self.checks = checks
-        self.on_error = on_error
-        self.script_executor = PipelineScriptExecutor(workspace_dir, isolation=isolation)
-        self.last_run: PipelineRun | None = None
-
-    def execute_pipeline(self, dag: PipelineDAG, data_source: str = "synthetic", *, from_steps: Any = None,
-                         to_steps: Any = None, jobs: int = 1, bus_subscribers: list | None = None
-                         ) -> PipelineExecutionResult:
-        """Run ``dag`` (or the slice from/to the given steps) and return what happened."""
-        run = PipelineRun(dag, self.workspace_dir, isolation=self.isolation, executor=self.executor,
-                          cache=self.cache, checks=self.checks, data_source=data_source, on_error=self.on_error,
-                          subscribers=bus_subscribers or ())
-        self.last_run = run
-        try:
-            steps = None
-            if from_steps or to_steps:
-                part = run.plan.subset(from_steps=from_steps, to_steps=to_steps)
-                steps = part.execution_order
-                reuse_upstream(run, steps)
-            run.run(steps, jobs=jobs)
-            return run.result(steps)
-        finally:
-            run.close()
-
-
-def reuse_upstream(run: PipelineRun, steps: list[str]) -> None:
-    """Fill the steps a slice depends on (but does not run) from the newest run where they succeeded."""
-    wanted = {d for s in steps for d in run.plan.upstream(s)} - set(steps)
-    for step in [s for s in run.plan.execution_order if s in wanted]:
-        run.writer.attach()  # the links below go into the run folder: it must be this run's, locked
-        if run.status_of(step) in StepStatus.DONE_OK:
-            continue
-        source = None
-        for record in run.workspace.runs():
-            entry = record.steps.get(step, {})
-            if record.run_id != run.run_id and entry.get("status") in StepStatus.DONE_OK and all(
-                    Path(p).exists() for p in (entry.get("outputs") or {}).values()):
-                source = (record, entry)
-                break
-        if source is None:
-            raise PipetestError(f"step '{step}' is needed by the steps to run, but no run in {run.workspace.root} "
-                                f"has its outputs; run it first (e.g. without --from)")
-        from pipetest_nb.records.cache import CacheUnavailable, copy_tree
-
-        record, entry = source
-        outputs = {}
-        for name, path in (entry.get("outputs") or {}).items():
-            target = run.writer.folder.output_dir(step, name)
-            try:
-                copy_tree(Path(path), target)  # a copy: a step editing it must not change the older run
-            except (OSError, CacheUnavailable) as exc:
-                raise PipetestError(f"cannot reuse output '{name}' of step '{step}' from run {record.run_id}: "
-                                    f"{exc}; run the step instead (e.g. without --from)") from exc
-            outputs[name] = str(target)
-        run._emit(EventKind.STEP_FINISHED, step, status=StepStatus.CACHED, cached_from=record.run_id,
-                  outputs=outputs, metrics=entry.get("metrics") or {},
-                  warnings=[f"outputs reused from run {record.run_id}"])
-
-
-class PipelineScriptExecutor:
-    """Runs one step on given input paths, as a one-step run (the original plan's per-step API)."""
-
-    def __init__(self, workspace_dir: str | os.PathLike = "./test_workspace", *, isolation: str | None = None):
-        self.workspace_dir = Path(workspace_dir)
-        self.isolation = isolation
-
-    def execute_step(self, step_name: str, step_config: StepConfig, step_inputs: dict[str, str | os.PathLike],
-                     base_dir: str | os.PathLike | None = None) -> StepResult:
-        inputs = {name: InputSpec(name, path=Path(path)) for name, path in step_inputs.items()}
-        config = replace(step_config, name=step_name, inputs=inputs, depends_on=())
-        dag = PipelineDAG(name=step_name, steps={step_name: config},
-                          base_dir=Path(base_dir) if base_dir else Path.cwd())
-        run = PipelineRun(dag, self.workspace_dir, isolation=self.isolation, cache=False)
-        try:
-            return run.run_step(step_name)
-        finally:
-            run.finish()
-            run.close()

@@ -42,7 +42,7 @@ def _chain_pipeline(root: Path, steps: int) -> Path:
 
 def _executor_ms(pipeline: Path, isolation: str, workspace: Path, checks: bool = True) -> float:
     from pipetest_nb import PipelineDAG
-    from pipetest_nb.engine.run import PipelineExecutor
+    from pipetest_nb.engine.executor import PipelineExecutor
 
     dag = PipelineDAG.from_yaml(pipeline)
     start = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pipetest_nb.engine.run import PipelineExecutor
+from pipetest_nb.engine.executor import PipelineExecutor
 from pipetest_nb.events import StepStatus
 
 OK = "from pathlib import Path\ndef main(i, o, e, a):\n    (Path(o['out']) / 'x.txt').write_text('x')\n"

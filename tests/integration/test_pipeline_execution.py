@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pipetest_nb import PipelineDAG
-from pipetest_nb.engine.run import PipelineExecutor
+from pipetest_nb.engine.executor import PipelineExecutor
 from pipetest_nb.records.workspace import load_record
 from pipetest_nb.validation.compatibility import DataCompatibilityReport
 
