@@ -64,3 +64,21 @@ def test_the_original_plans_names_and_the_report_are_exported():
             "PipelineErrorHandler", "ErrorContext", "ErrorSeverity", "RecoveryStrategy", "CursusIntegrationLayer",
             "PipelineMonitor", "StepMetrics", "PipelineMetrics", "PipelineScriptExecutor", "write_html_report"}
     assert plan <= set(pipetest_nb.__all__), sorted(plan - set(pipetest_nb.__all__))
+
+
+def test_import_loads_the_package_alone_and_a_name_loads_its_own_layers():
+    """``import pipetest_nb`` loads none of its modules; the spec and the plan load no engine, view or data library."""
+    code = ("import sys; before = set(sys.modules); import pipetest_nb; "
+            "first = sorted(m for m in set(sys.modules) - before if m.startswith('pipetest_nb')); "
+            "from pipetest_nb import PipelineDAG, PipelineDAGResolver; "
+            "new = set(sys.modules) - before; "
+            "print(','.join(first)); print(','.join(sorted({m.split('.')[1] for m in new if m.count('.') >= 1 "
+            "and m.startswith('pipetest_nb.')}))); "
+            "print(','.join(sorted({m.split('.')[0] for m in new} & {'pandas', 'numpy', 'pyarrow', 'jinja2', "
+            "'great_expectations', 'plotly', 'ipywidgets', 'IPython'})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    first, layers, heavy = done.stdout.splitlines()
+    assert first == "pipetest_nb"
+    assert not set(layers.split(",")) & {"engine", "launch", "records", "validation", "views", "session", "cursus"}
+    assert heavy == ""
