@@ -63,7 +63,8 @@ def cmd_cursus_check(args: argparse.Namespace) -> int:
 
 def cmd_cursus_run(args: argparse.Namespace) -> int:
     """Check first (errors stop here), then run the whole pipeline on the files given."""
-    from pipetest_nb.engine.executor import PipelineExecutor
+    from pipetest_nb.engine.options import RunOptions
+    from pipetest_nb.engine.start import start_run
 
     layer = _layer_from_args(args)
     result = layer.check()
@@ -73,8 +74,12 @@ def cmd_cursus_run(args: argparse.Namespace) -> int:
         print("not running: fix the errors above first", file=sys.stderr)
         return 1
     dag = layer.to_pipeline()
-    executor = PipelineExecutor(workspace_dir=args.workspace, isolation=args.isolation)
-    run = executor.execute_pipeline(dag, data_source="files")
+    pipeline_run = start_run(dag, RunOptions(workspace=args.workspace, isolation=args.isolation))
+    try:
+        pipeline_run.run()
+        run = pipeline_run.result()
+    finally:
+        pipeline_run.close()
     rows = [(r.step_name, r.status, format_duration(r.duration), r.error or "") for r in run.steps.values()]
     print(format_table(["step", "status", "duration", "error"], rows))
     print(f"\nrun {run.run_id} in {run.run_dir}: " + ("succeeded" if run.success else f"failed: {run.error}"))

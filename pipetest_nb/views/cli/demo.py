@@ -36,14 +36,16 @@ class _Progress:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Copy the demo into the workspace, run it end to end, write the HTML report; exit 1 if a step failed."""
-    from pipetest_nb.engine.run import PipelineRun
+    from pipetest_nb.engine.options import RunOptions
+    from pipetest_nb.engine.start import start_run
     from pipetest_nb.views.report.html import write_html_report
 
     workspace = Path(args.workspace)
     pipeline = demo_pipeline(workspace, broken=args.broken, reset=args.reset)
     dag = load_pipeline(str(pipeline))
     progress = _Progress(len(dag.steps))
-    run = PipelineRun(dag, workspace, isolation=args.isolation, cache=not args.no_cache, subscribers=[progress])
+    run = start_run(dag, RunOptions(workspace=workspace, isolation=args.isolation, cache=not args.no_cache),
+                    subscribers=[progress])
     try:
         print(f"Demo pipeline: {pipeline}" + (" (the broken variant)" if args.broken else ""))
         print(f"Running '{dag.name}' ({len(run.plan.execution_order)} steps) in {run.run_dir}", flush=True)

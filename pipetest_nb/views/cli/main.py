@@ -17,6 +17,7 @@ from pipetest_nb.views.cli.pipeline import add_pipeline_commands
 from pipetest_nb.views.cli.report import add_report_command
 from pipetest_nb.views.cli.run import add_run_commands
 from pipetest_nb.views.cli.runs import add_runs_command
+from pipetest_nb.views.cli.schema import add_schema_command
 from pipetest_nb.views.cli.suites import add_expectations_command
 
 
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipetest", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (add_pipeline_commands, add_expectations_command, add_run_commands, add_runs_command,
-                     add_demo_command, add_report_command, add_cursus_commands):
+                     add_demo_command, add_report_command, add_cursus_commands, add_schema_command):
         register(sub)
     return parser
 

@@ -31,21 +31,19 @@ def _finish_run(run: Any, args: argparse.Namespace, steps: list[str] | None = No
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a pipeline (or a slice of it) and print a summary; exit 1 if anything failed."""
-    from pipetest_nb.engine.run import PipelineRun
-    from pipetest_nb.engine.slicing import reuse_upstream
+    from pipetest_nb.engine.options import RunOptions
+    from pipetest_nb.engine.start import run_selected, start_run
     from pipetest_nb.launch._shutdown import exit_on_signals
 
     dag = load_pipeline(args.pipeline)
-    run = PipelineRun(dag, args.workspace, isolation=args.isolation, cache=not args.no_cache,
-                      checks=not args.no_checks, data_source=args.data_source, subscribers=[print_step_event])
+    options = RunOptions(workspace=args.workspace, isolation=args.isolation, cache=not args.no_cache,
+                         checks=not args.no_checks, data_source=args.data_source, jobs=args.jobs,
+                         from_steps=args.from_step, to_steps=args.to_step)
+    run = start_run(dag, options, subscribers=[print_step_event])
     try:
         print(f"Running '{dag.name}' ({len(run.plan.execution_order)} steps) in {run.run_dir}", flush=True)
-        steps = None
-        if args.from_step or args.to_step:
-            steps = run.plan.subset(from_steps=args.from_step, to_steps=args.to_step).execution_order
-            reuse_upstream(run, steps)
         with exit_on_signals() as signalled:
-            run.run(steps, jobs=args.jobs)
+            steps = run_selected(run, options)
             code = _finish_run(run, args, steps)
         return 128 + signalled() if signalled() else code
     finally:
@@ -54,11 +52,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Reopen a run (also one killed mid-step) and run what is left; SIGTERM and SIGHUP as for ``run``."""
-    from pipetest_nb.engine.run import PipelineRun
+    from pipetest_nb.engine.reopen import reopen_run
     from pipetest_nb.launch._shutdown import exit_on_signals
 
     options = {"isolation": args.isolation} if args.isolation else {}
-    run = PipelineRun.reopen(args.run_dir, subscribers=[print_step_event], **options)
+    run = reopen_run(args.run_dir, subscribers=[print_step_event], **options)
     try:
         retry = [s for s, st in run.statuses.items() if st in ("failed", "blocked")]
         run.reset_steps(retry)
