@@ -63,9 +63,7 @@ def render_html(report: dict[str, Any], plan: dict[str, Any]) -> str:
         counts=[(s, counts.get(s, 0)) for s in _COUNTED if counts.get(s) or s in _ALWAYS_COUNTED],
         started=_when(report.get("started_at")), insights=_insights(report), settings=_settings(report),
         warnings=[(n, w) for n, s in steps.items() for w in s.get("warnings") or []],
-        step_settings=[(n, s.get("isolation") or "", ", ".join(f"{k}={v}" for k, v in (s.get("env") or {}).items()),
-                        ", ".join(f"{k}={v}" for k, v in (s.get("args") or {}).items()))
-                       for n, s in steps.items() if s.get("env") or s.get("args")])
+        step_settings=_step_settings(steps))
 
 
 def _root(report: dict[str, Any]) -> dict[str, Any] | None:
@@ -85,6 +83,15 @@ def _settings(report: dict[str, Any]) -> dict[str, Any]:
     """The versions and the run's options that were set."""
     options = {k: v for k, v in (report.get("options") or {}).items() if v is not None}
     return {**(report.get("versions") or {}), **options}
+
+
+def _step_settings(steps: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The isolation, env (masked) and args of each step that has env or args, as text."""
+    def pairs(values: dict[str, Any] | None) -> str:
+        return ", ".join(f"{k}={v}" for k, v in (values or {}).items())
+
+    return [(n, s.get("isolation") or "", pairs(s.get("env")), pairs(s.get("args")))
+            for n, s in steps.items() if s.get("env") or s.get("args")]
 
 
 def _edges(report: dict[str, Any]) -> list[dict[str, Any]]:
