@@ -23,7 +23,8 @@ from pipetest_nb.engine.slicing import reuse_upstream, select_steps
 from pipetest_nb.engine.start import start_run
 from pipetest_nb.events import EdgeState, Event, EventBus, EventKind, StepStatus
 from pipetest_nb.exceptions import PipetestError, UnknownStepError
-from pipetest_nb.records.workspace import RunRecord, Workspace, load_record, read_events
+from pipetest_nb.records.record import RunRecord, load_record, read_events
+from pipetest_nb.records.workspace import Workspace
 from pipetest_nb.spec.model import PipelineDAG
 
 DEFAULT_WORKSPACE = SESSION.workspace

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipetest_nb.demo import copy_demo, demo_source
-from pipetest_nb.records.workspace import load_record
+from pipetest_nb.records.record import load_record
 
 DEMO = demo_source()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipetest_nb.events import Event, EventKind
 from pipetest_nb.records.monitor import PipelineMonitor, critical_path
-from pipetest_nb.records.workspace import RunRecord
+from pipetest_nb.records.record import RunRecord
 
 
 def events():

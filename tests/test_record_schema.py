@@ -15,7 +15,8 @@ import pytest
 
 from pipetest_nb.events import Event, EventKind, StepStatus
 from pipetest_nb.records.monitor import PipelineMonitor
-from pipetest_nb.records.workspace import Workspace, load_record, read_events
+from pipetest_nb.records.record import load_record, read_events
+from pipetest_nb.records.workspace import Workspace
 
 OLD_RUN = Path(__file__).parent / "fixtures" / "old_format_run"
 OLD_RUN_ID = "20261201-201655-step-fails-suite-warns-5ea0c4"

@@ -8,8 +8,11 @@ import pytest
 
 from pipetest_nb.events import EventKind, StepStatus
 from pipetest_nb.exceptions import PipetestError, RunLockedError, RunNotFoundError
+from pipetest_nb.records.folder import RunFolder
 from pipetest_nb.records.masking import MASK, mask_env
-from pipetest_nb.records.workspace import RunFolder, Workspace, load_record, open_writer
+from pipetest_nb.records.record import load_record
+from pipetest_nb.records.workspace import Workspace
+from pipetest_nb.records.writer import open_writer
 
 
 def started(writer, steps=("a", "b")):

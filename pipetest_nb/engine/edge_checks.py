@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.events import EdgeState, EventKind
-from pipetest_nb.records.workspace import edge_key
+from pipetest_nb.records.record import edge_key
 
 if TYPE_CHECKING:
     from pipetest_nb.launch.base import StepJob
-    from pipetest_nb.records.workspace import RunWriter
+    from pipetest_nb.records.writer import RunWriter
     from pipetest_nb.spec.model import PipelineDAG, StepConfig
     from pipetest_nb.validation.artifacts import OutputInfo
     from pipetest_nb.validation.compatibility import DataCompatibilityReport

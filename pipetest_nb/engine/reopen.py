@@ -15,9 +15,11 @@ from typing import Any
 from pipetest_nb.engine.options import RunOptions
 from pipetest_nb.engine.run import PipelineRun
 from pipetest_nb.events import EventKind, StepStatus, Subscriber
+from pipetest_nb.records.lock import writer_alive
 from pipetest_nb.records.masking import unmask
-from pipetest_nb.records.schema import pipeline_to_reopen, writer_alive
-from pipetest_nb.records.workspace import RunWriter, open_writer, run_workspace
+from pipetest_nb.records.schema import pipeline_to_reopen
+from pipetest_nb.records.workspace import run_workspace
+from pipetest_nb.records.writer import RunWriter, open_writer
 from pipetest_nb.spec.model import PipelineDAG
 
 #: The options a run records and takes back when reopened (unless given again).

@@ -37,7 +37,8 @@ from pipetest_nb.plan import PipelineDAGResolver, PipelineExecutionPlan
 from pipetest_nb.records.cache import CacheUnavailable, StepCache, cache_key
 from pipetest_nb.records.masking import mask_args, mask_env, mask_error, masked_spec, step_secrets
 from pipetest_nb.records.monitor import StepMetrics
-from pipetest_nb.records.workspace import RunWriter, Workspace, library_versions
+from pipetest_nb.records.workspace import Workspace, library_versions
+from pipetest_nb.records.writer import RunWriter
 from pipetest_nb.spec.model import InputSpec, PipelineDAG, StepConfig
 from pipetest_nb.text import cap_text
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pipetest_nb.files import NotRegularFile, display_path, open_regular, special_kind
-from pipetest_nb.records.workspace import atomic_write_json
+from pipetest_nb.records.writer import atomic_write_json
 
 _CHUNK = 1 << 20
 #: Seconds one cache key may spend hashing a step's inputs; beyond it the step runs uncached.

@@ -1,39 +1,27 @@
-"""The run record and its events, declared once: shapes, version, statuses, value encoding, safe reading.
+"""The run record and its events, declared once: shapes, version, statuses, and the checks of both.
 
 A run folder is data from disk, possibly damaged (a kill mid-write) or hostile (edited by hand, a
-symlink planted in it), so every reader goes through here:
+symlink planted in it), so whatever is read from it is checked here before it is used:
 
 - ``SCHEMA_VERSION`` is written into every record (``run.json``) and every event line. Records of
   format 1 (no ``schema_version``) are upgraded in memory when read; reading never writes.
 - ``RunStatus`` and ``StepStatus`` are the one status vocabulary of records, reports and the monitor.
 - Values from data (unexpected values, observed values, metrics) keep NaN, +inf, -inf, None and NaT
   apart in strict JSON (``json_values``).
-- ``read_run_file`` opens only regular files inside the run folder (``O_NOFOLLOW``, ``O_NONBLOCK``,
-  ``fstat``), bounded in size, so a symlink, FIFO, device or huge file is a ``RunRecordError``,
-  never a hang or an out-of-memory; ``check_record`` and ``parse_event`` check the types.
+- ``check_record`` and ``parse_event`` check the types and the step names; the files themselves are
+  read by ``records.readers``, bounded and never through a link.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import re
-import socket
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
 from pipetest_nb.events import Event, StepStatus
 from pipetest_nb.exceptions import RunRecordError
-from pipetest_nb.json_values import encode, loads
+from pipetest_nb.json_values import encode
 
 SCHEMA_VERSION = 2
-MAX_RECORD_BYTES = 256 * 2**20  # run.json
-MAX_EVENTS_BYTES = 4 * 2**30  # events.jsonl
-MAX_EVENT_LINE_BYTES = 64 * 2**20  # one event
-MAX_SMALL_FILE_BYTES = 16 * 2**20  # a suite file shown by the debugger, the lock file
 RECORD_FILE, EVENTS_FILE, LOCK_FILE = "run.json", "events.jsonl", ".lock"
 
 
@@ -99,7 +87,7 @@ class EdgeEntry(TypedDict, total=False):
 
 
 class RunRecordData(TypedDict, total=False):
-    """What ``run.json`` holds: the fold of the events (``workspace.RunRecord.apply``)."""
+    """What ``run.json`` holds: the fold of the events (``record.RunRecord.apply``)."""
 
     schema_version: int
     run_id: str
@@ -145,151 +133,8 @@ class SubscriberFailure(TypedDict, total=False):
 # Reading files of a run folder, safely
 # --------------------------------------------------------------------------------------------------
 
-
 class SchemaProblem(ValueError):
     """What is wrong with one record or event; the reader adds the run folder and the file."""
-
-
-def _kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def open_regular(path: Path, limit: int) -> tuple[int, int]:
-    """Open ``path`` for reading if it is a regular file (not through a symlink, never blocking) of at most
-    ``limit`` bytes; returns (fd, size). Raises ``SchemaProblem`` saying what it is instead, OSError if absent."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # the last component is a symlink
-            target = "?"
-            with contextlib.suppress(OSError):
-                target = os.readlink(path)
-            raise SchemaProblem(f"is a symlink (to {target!r}); files of a run folder are never followed "
-                                "out of it") from None
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise SchemaProblem(f"is {_kind_of(st.st_mode)}, not a regular file")
-        if st.st_size > limit:
-            raise SchemaProblem(f"is {st.st_size:,} bytes, more than the {limit:,} a record may have")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st.st_size
-
-
-def _read_fd(fd: int, size: int, limit: int) -> bytes:
-    chunks, total = [], 0
-    while total <= limit:
-        chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    if total > limit:
-        raise SchemaProblem(f"grew past the {limit:,} bytes a record may have while being read")
-    return b"".join(chunks)
-
-
-def run_file_error(run_dir: Path, name: str, why: str) -> RunRecordError:
-    return RunRecordError(str(run_dir), name, why)
-
-
-def read_small_file(path: Path, limit: int = MAX_SMALL_FILE_BYTES) -> bytes | None:
-    """The bytes of a regular file of at most ``limit`` bytes; None when it is absent, special or too big."""
-    try:
-        fd, size = open_regular(Path(path), limit)
-    except (OSError, SchemaProblem):
-        return None
-    try:
-        return _read_fd(fd, size, limit)
-    except (OSError, SchemaProblem):
-        return None
-    finally:
-        os.close(fd)
-
-
-def read_record_file(run_dir: Path) -> dict[str, Any] | None:
-    """The snapshot (run.json) as a checked, upgraded dict; None when it is absent or half-written
-    (the event log then rebuilds the record). Anything else wrong is a ``RunRecordError``."""
-    path = run_dir / RECORD_FILE
-    try:
-        fd, size = open_regular(path, MAX_RECORD_BYTES)
-    except FileNotFoundError:
-        return None
-    except SchemaProblem as exc:
-        raise run_file_error(run_dir, RECORD_FILE, str(exc)) from None
-    except OSError as exc:
-        raise run_file_error(run_dir, RECORD_FILE, f"cannot be opened: {exc.strerror or exc}") from None
-    try:
-        raw = _read_fd(fd, size, MAX_RECORD_BYTES)
-    except SchemaProblem as exc:
-        raise run_file_error(run_dir, RECORD_FILE, str(exc)) from None
-    except OSError as exc:
-        raise run_file_error(run_dir, RECORD_FILE, f"cannot be read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    try:
-        data = loads(raw.decode("utf-8", errors="replace"))
-    except RecursionError:
-        raise run_file_error(run_dir, RECORD_FILE, "is nested too deeply to be a run record") from None
-    except ValueError:
-        return None  # torn or half-written: rebuilt from the events
-    try:
-        return check_record(upgrade_record(data))
-    except SchemaProblem as exc:
-        raise run_file_error(run_dir, RECORD_FILE, str(exc)) from None
-
-
-def iter_event_dicts(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value) of every complete line of an events.jsonl that is JSON; a line that is
-    not (a torn write, then ended by the next writer) is skipped. Bounded per line and in total."""
-    path = Path(path)
-    run_dir = path.parent
-    try:
-        fd, _ = open_regular(path, MAX_EVENTS_BYTES)
-    except FileNotFoundError:
-        return
-    except SchemaProblem as exc:
-        raise run_file_error(run_dir, EVENTS_FILE, str(exc)) from None
-    except OSError as exc:
-        raise run_file_error(run_dir, EVENTS_FILE, f"cannot be opened: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
-        number = 0
-        while True:
-            try:
-                line = fh.readline(MAX_EVENT_LINE_BYTES + 1)
-            except OSError as exc:
-                raise run_file_error(run_dir, EVENTS_FILE, f"cannot be read: {exc.strerror or exc}") from None
-            if not line:
-                return
-            number += 1
-            if not line.endswith(b"\n"):
-                if len(line) > MAX_EVENT_LINE_BYTES:
-                    raise run_file_error(run_dir, EVENTS_FILE, f"line {number} is longer than "
-                                         f"{MAX_EVENT_LINE_BYTES:,} bytes: not an event")
-                return  # torn write at the end: never flushed completely
-            try:
-                obj = loads(line.decode("utf-8", errors="replace"))
-            except RecursionError:
-                raise run_file_error(run_dir, EVENTS_FILE, f"line {number} is nested too deeply") from None
-            except ValueError:
-                continue  # a torn line that a later writer ended with a newline
-            yield number, obj
-
-
-def read_run_events(path: Path) -> Iterator[Event]:
-    """The events of an events.jsonl, checked; a wrong one is a ``RunRecordError`` naming its line."""
-    for number, obj in iter_event_dicts(path):
-        try:
-            yield parse_event(obj)
-        except SchemaProblem as exc:
-            raise run_file_error(Path(path).parent, EVENTS_FILE, f"line {number}: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -491,131 +336,3 @@ def pipeline_to_reopen(run_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
         raise RunRecordError(str(run_dir), RECORD_FILE, "holds no pipeline spec and base folder (the run's first "
                              "event is lost), so the run cannot be reopened; `pipetest report` still shows it")
     return pipeline
-
-
-# --------------------------------------------------------------------------------------------------
-# Is the writer still there?
-# --------------------------------------------------------------------------------------------------
-
-_HOLDER = re.compile(r"pid (\d+) on (\S+)")
-
-
-def writer_alive(run_dir: Path, data: dict[str, Any]) -> bool | None:
-    """Whether a process is still writing this run: True, False (it is gone), or None (cannot tell:
-    another host). The lock file says who wrote last ("pid N on host"); when that process lives, the
-    kernel says whether it still holds the lock. Nothing is created or written."""
-    lock_path = Path(run_dir) / LOCK_FILE
-    host = socket.gethostname()
-    try:
-        st = os.lstat(lock_path)
-    except OSError:
-        st = None
-    if st is not None and stat.S_ISREG(st.st_mode):
-        match = _HOLDER.search((read_small_file(lock_path, 4096) or b"").decode("utf-8", errors="replace"))
-        if match:
-            pid, pid_host = int(match.group(1)), match.group(2)
-            if pid_host != host:
-                return None
-            return _process_alive(pid, None) and _lock_held(lock_path, st)
-    runner = data.get("runner") if isinstance(data.get("runner"), dict) else {}
-    reopened = [r for r in data.get("reopened") or [] if isinstance(r, dict) and isinstance(r.get("pid"), int)]
-    pid = reopened[-1]["pid"] if reopened else runner.get("pid")
-    if not isinstance(pid, int) or isinstance(pid, bool) or runner.get("host") != host:
-        return None
-    return _process_alive(pid, runner.get("create_time") if runner.get("pid") == pid else None)
-
-
-def _lock_held(path: Path, st: os.stat_result) -> bool:
-    """Whether some process holds the lock of ``path``: listed in /proc/locks, else (another file system's
-    device numbers, no /proc) a shared lock that cannot be had, let go at once."""
-    import fcntl
-
-    text = read_small_file(Path("/proc/locks"))  # a proc file: its size reads as 0, its text is there
-    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    if text and any(len(f) > 5 and f[5] == wanted for f in (line.split() for line in text.decode(
-            "ascii", errors="replace").splitlines())):
-        return True
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-def _process_alive(pid: int, created: float | None) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return created is None or abs(proc.create_time() - float(created)) <= 1.0
-    except (psutil.Error, ValueError, TypeError):
-        return False
-
-
-# --------------------------------------------------------------------------------------------------
-# For the writer: a run folder made ready to be written again
-# --------------------------------------------------------------------------------------------------
-
-
-def prepare_for_writing(run_dir: Path) -> None:
-    """Called by the writer once it holds the lock: end a torn last event line (so the next event
-    starts on its own line) and remove the temporary snapshots a killed writer left."""
-    run_dir = Path(run_dir)
-    for tmp in run_dir.glob(f".{RECORD_FILE}.*.tmp"):
-        with contextlib.suppress(OSError):
-            if stat.S_ISREG(os.lstat(tmp).st_mode):
-                tmp.unlink()
-    try:
-        fd = os.open(run_dir / EVENTS_FILE, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_APPEND)
-    except OSError:
-        return  # absent (a new run), or not a file: reading it says what is wrong
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode) and st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
-            os.write(fd, b"\n")
-    finally:
-        os.close(fd)
-
-
-# --------------------------------------------------------------------------------------------------
-# For the report: files inside the run folder only
-# --------------------------------------------------------------------------------------------------
-
-
-def inside(run_dir: Path, path: str | os.PathLike) -> bool:
-    """Whether ``path`` (symlinks resolved) is inside the run folder."""
-    root = os.path.realpath(run_dir)
-    try:
-        return os.path.commonpath([os.path.realpath(path), root]) == root
-    except ValueError:
-        return False
-
-
-def read_tail_inside(run_dir: Path, relative: str, nbytes: int) -> tuple[bytes, int]:
-    """The last ``nbytes`` of a regular file inside the run folder and its size; (b"", 0) when it is absent,
-    special, a symlink, or resolves outside the folder."""
-    path = Path(run_dir) / relative
-    if not inside(run_dir, path.parent):
-        return b"", 0
-    try:
-        fd, size = open_regular(path, 1 << 62)
-    except (OSError, SchemaProblem):
-        return b"", 0
-    try:
-        return os.pread(fd, nbytes, max(0, size - nbytes)), size
-    except OSError:
-        return b"", 0
-    finally:
-        os.close(fd)

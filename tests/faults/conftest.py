@@ -11,7 +11,7 @@ import yaml
 from hypothesis import settings
 
 from pipetest_nb import PipelineDAG, Session
-from pipetest_nb.records.workspace import load_record
+from pipetest_nb.records.record import load_record
 
 # Hypothesis fuzz (test_spec_fuzz.py): a quick pass in `make test`; HYPOTHESIS_PROFILE=thorough for release checks.
 settings.register_profile("quick", max_examples=60)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipetest_nb.events import StepStatus
-from pipetest_nb.records.workspace import load_record
+from pipetest_nb.records.record import load_record
 
 ORIGINAL = b"a,b\n1,2\n"
 

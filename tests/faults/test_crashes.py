@@ -18,7 +18,8 @@ import yaml
 
 from pipetest_nb import PipelineDAG, PipetestError, Session
 from pipetest_nb.events import StepStatus
-from pipetest_nb.records.workspace import Workspace, load_record
+from pipetest_nb.records.record import load_record
+from pipetest_nb.records.workspace import Workspace
 
 STEP = """
 import time
@@ -103,7 +104,7 @@ def kill_at_marker(script: str, pipeline: Path, workspace: Path, marker: str, nt
 #: run.json, and says so, so that a kill lands there.
 SLOW_REWRITES = """
 import os, sys, time
-from pipetest_nb.records import workspace
+from pipetest_nb.records import writer as workspace
 real_write, real_fsync, pausing = workspace.atomic_write_json, os.fsync, []
 
 def slow_fsync(fd):

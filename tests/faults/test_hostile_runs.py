@@ -27,7 +27,9 @@ import pytest
 from pipetest_nb import Session
 from pipetest_nb.events import EventKind, StepStatus
 from pipetest_nb.exceptions import PipetestError
-from pipetest_nb.records.workspace import Workspace, load_record, open_writer, read_events
+from pipetest_nb.records.record import load_record, read_events
+from pipetest_nb.records.workspace import Workspace
+from pipetest_nb.records.writer import open_writer
 
 SECRET = "OUTSIDE-THE-RUN-FOLDER-7f3a"  # in files outside the run folder: no reader may show it
 
@@ -256,7 +258,7 @@ def report(what, outcome):
     print(json.dumps(line, default=str), flush=True)
 
 from pipetest_nb import Session
-from pipetest_nb.records.workspace import load_record
+from pipetest_nb.records.record import load_record
 
 def load(run_dir):
     record = load_record(run_dir)

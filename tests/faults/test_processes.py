@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pipetest_nb import PipelineDAG, Session
-from pipetest_nb.records.workspace import load_record
+from pipetest_nb.records.record import load_record
 
 PYTHON = sys.executable
 

@@ -15,7 +15,7 @@ import yaml
 
 from pipetest_nb import PipelineDAG, PipelineExecutor, PipelineMonitor, Session
 from pipetest_nb.events import EventKind
-from pipetest_nb.records.workspace import load_record, read_events
+from pipetest_nb.records.record import load_record, read_events
 
 PIPETEST = [sys.executable, "-m", "pipetest_nb.views.cli"]
 
@@ -229,7 +229,7 @@ def test_a_pool_job_over_one_mib(tmp_path):
 
 
 def test_the_writer_raising_fails_the_step(chain, tmp_path, monkeypatch):
-    from pipetest_nb.records.workspace import RunWriter
+    from pipetest_nb.records.writer import RunWriter
 
     real = RunWriter.emit
     state = {"armed": True}

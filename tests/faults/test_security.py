@@ -8,8 +8,8 @@ import os
 import pytest
 
 from pipetest_nb import PipelineDAG, PipelineSpecError, PipetestError, Session
+from pipetest_nb.records.folder import RunFolder
 from pipetest_nb.records.masking import MASK
-from pipetest_nb.records.workspace import RunFolder
 
 SECRET = "s3cr3t-value-123"
 

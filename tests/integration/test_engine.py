@@ -20,7 +20,7 @@ import yaml
 from pipetest_nb import PipelineDAG
 from pipetest_nb.engine.executor import PipelineExecutor
 from pipetest_nb.events import EventKind, StepStatus
-from pipetest_nb.records.workspace import load_record
+from pipetest_nb.records.record import load_record
 from pipetest_nb.session import Session
 
 

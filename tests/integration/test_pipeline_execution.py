@@ -12,7 +12,7 @@ import yaml
 
 from pipetest_nb import PipelineDAG
 from pipetest_nb.engine.executor import PipelineExecutor
-from pipetest_nb.records.workspace import load_record
+from pipetest_nb.records.record import load_record
 from pipetest_nb.validation.compatibility import DataCompatibilityReport
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sample_pipeline"

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from pipetest_nb.events import StepStatus
+from pipetest_nb.records.folder import RunFolder
 from pipetest_nb.records.masking import pipeline_secrets, scrub
-from pipetest_nb.records.workspace import RunFolder
 from pipetest_nb.views.notebook.pages import PAGE_ROWS, output_tables, read_page
 
 from . import panels

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pipetest_nb.events import EdgeState, StepStatus
 from pipetest_nb.json_values import display_value
 from pipetest_nb.records.masking import mask_args, mask_env
-from pipetest_nb.records.schema import read_small_file, read_tail_inside
+from pipetest_nb.records.readers import read_small_file, read_tail_inside
 from pipetest_nb.text import format_bytes, format_duration
 from pipetest_nb.views.notebook.graph import EDGE_COLORS, STATUS_COLORS
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from pipetest_nb.events import EdgeState, StepStatus
 from pipetest_nb.records.masking import mask_args, mask_env, scrub
-from pipetest_nb.records.schema import RunStatus, inside, read_tail_inside
-from pipetest_nb.records.workspace import RunRecord, load_record
+from pipetest_nb.records.readers import inside, read_tail_inside
+from pipetest_nb.records.record import RunRecord, load_record
+from pipetest_nb.records.schema import RunStatus
 
 REPORT_FORMAT = 1
 LOG_TAIL_BYTES = 8192

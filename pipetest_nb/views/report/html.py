@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.events import EdgeState, StepStatus
 from pipetest_nb.json_values import display_value
-from pipetest_nb.records.workspace import load_record
+from pipetest_nb.records.record import load_record
 from pipetest_nb.text import format_bytes, format_duration
 from pipetest_nb.views.report.data import build_report, printable
 from pipetest_nb.views.templating import render
