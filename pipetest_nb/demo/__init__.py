@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 SOURCE = Path(__file__).parent
-PARTS = ("pipeline.yaml", "pipeline_broken.yaml", "scripts", "broken", "expectations")
+PARTS = ("pipeline.yaml", "pipeline_broken.yaml", "pipeline.schema.json", "scripts", "broken", "expectations")
 
 
 def demo_source() -> Path:
