@@ -17,7 +17,7 @@ from pipelines import write_pipeline
 
 from pipetest_nb import Debugger, Session
 from pipetest_nb.events import EventKind
-from pipetest_nb.views.notebook.graph import EDGE_COLORS, EDGE_MARK_TRACE, NODE_TRACE, STATUS_COLORS
+from pipetest_nb.views.notebook.layout import EDGE_COLORS, EDGE_MARK_TRACE, NODE_TRACE, STATUS_COLORS
 from pipetest_nb.views.notebook.pages import read_page
 
 FIXTURE = Path(__file__).parent / "fixtures" / "step_fails_suite_warns"

@@ -16,14 +16,14 @@ from pipetest_nb import PipelineDAG, PipelineDAGResolver
 from pipetest_nb.events import EdgeState, Event, EventKind, StepStatus
 from pipetest_nb.exceptions import UnknownEdgeError, UnknownStepError
 from pipetest_nb.views.notebook import display
-from pipetest_nb.views.notebook.graph import (
+from pipetest_nb.views.notebook.graph import DagGraph
+from pipetest_nb.views.notebook.layout import (
     EDGE_COLORS,
     EDGE_MARK_TRACE,
     EDGE_TRACES,
     NODE_TRACE,
     ORDERING_TRACE,
     STATUS_COLORS,
-    DagGraph,
 )
 
 

@@ -20,7 +20,8 @@ def run(quick: bool = False) -> list[Row]:
 
     from pipetest_nb import PipelineDAG, PipelineDAGResolver
     from pipetest_nb.events import Event, EventKind, StepStatus
-    from pipetest_nb.views.notebook.graph import DagGraph, build_model, figure_spec
+    from pipetest_nb.views.notebook.graph import DagGraph
+    from pipetest_nb.views.notebook.layout import build_model, figure_spec
 
     folder = Path(tempfile.mkdtemp())
     (folder / "s.py").write_text("def main(*a): pass\n")

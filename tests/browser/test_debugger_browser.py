@@ -14,7 +14,7 @@ import pytest
 from plotly_page import points_of, rgb
 
 from pipetest_nb import PipelineDAG
-from pipetest_nb.views.notebook.graph import EDGE_MARK_TRACE, NODE_TRACE, build_model
+from pipetest_nb.views.notebook.layout import EDGE_MARK_TRACE, NODE_TRACE, build_model
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ import pytest
 from plotly_page import points_of, rgb
 
 from pipetest_nb import PipelineDAG
-from pipetest_nb.views.notebook.graph import (
+from pipetest_nb.views.notebook.layout import (
     EDGE_COLORS,
     EDGE_MARK_TRACE,
     NODE_TRACE,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipetest_nb import Session, write_html_report
-from pipetest_nb.views.notebook.graph import NODE_UID, STATUS_COLORS
+from pipetest_nb.views.notebook.layout import NODE_UID, STATUS_COLORS
 
 pytestmark = pytest.mark.browser
 

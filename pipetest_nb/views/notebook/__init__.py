@@ -12,8 +12,8 @@ from typing import Any
 
 _EXPORTS = {
     "DagGraph": "graph",
-    "STATUS_COLORS": "graph",
-    "EDGE_COLORS": "graph",
+    "STATUS_COLORS": "layout",
+    "EDGE_COLORS": "layout",
     "dag_figure": "display",
 }
 

@@ -9,13 +9,13 @@ bounded, so a huge or hostile value cannot break the page.
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import os
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.events import EdgeState, StepStatus
-from pipetest_nb.views.notebook.graph import EDGE_COLORS, STATUS_COLORS, as_plan, build_model, figure_spec
+from pipetest_nb.views.notebook.layout import BADGE_COLOURS, as_plan, build_model, figure_spec
+from pipetest_nb.views.templating import render
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -68,18 +68,16 @@ def dag_html(plan_or_dag: PipelineExecutionPlan | PipelineDAG) -> str:
     rows = []
     for name in plan.execution_order:
         step = plan.step_configs[name]
-        inputs = [f"{html.escape(i)} ← {html.escape(spec.source or _path(spec.path, base))}"
-                  for i, spec in step.inputs.items()]
         try:
             script = _path(step.script, base)
         except Exception:  # a step without a script still has a row
             script = ""
-        rows.append([html.escape(name), str(generation.get(name, "")), html.escape(script),
-                     "<br>".join(inputs), html.escape(", ".join(step.outputs))])
+        rows.append({"name": name, "gen": str(generation.get(name, "")), "script": script,
+                     "inputs": [f"{i} ← {spec.source or _path(spec.path, base)}" for i, spec in step.inputs.items()],
+                     "outputs": ", ".join(step.outputs)})
     edges = sum(len(v) for v in plan.data_flow_map.values())
-    title = (f"<b>PipelineDAG {html.escape(str(getattr(dag, 'name', '')))}</b>: {len(rows)} steps, "
-             f"{edges} data edges, {len(plan.generations)} generations")
-    return _box(title, _table(["step", "gen", "script", "inputs", "outputs"], rows))
+    return _render(title=str(getattr(dag, "name", "")), dag_rows=rows,
+                   summary=f"{len(rows)} steps, {edges} data edges, {len(plan.generations)} generations")
 
 
 def _path(path: Any, base: Any) -> str:
@@ -119,15 +117,12 @@ def execution_result_html(result: Any) -> str:
     rows = []
     for r in map(_to_data, step_list[:MAX_ITEMS * 10]):
         error = r.get("error_message") or r.get("error") or ""
-        rows.append([html.escape(str(r.get("step_name") or r.get("step") or "")),
-                     _status_badge(str(r.get("status") or "")), _value_html(r.get("duration")),
-                     _value_html(error)])
+        rows.append((str(r.get("step_name") or r.get("step") or ""), str(r.get("status") or ""),
+                     _node(r.get("duration")), _node(error)))
     run_id = data.get("run_id")
-    title = "Pipeline run" + (f" {html.escape(str(run_id))}" if run_id else "")
-    body = result_html(data, title, badge="success",
-                       order=("success", "total_duration", "error", "root_failure", "not_run", "run_dir"),
-                       skip=("steps", "completed_steps", "execution_plan", "run_id"), boxed=False)
-    return _box(title, body + _table(["step", "status", "duration", "error"], rows))
+    return _render(title="Pipeline run" + (f" {run_id}" if run_id else ""), bold=False, steps=rows,
+                   rows=_rows(data, ("success", "total_duration", "error", "root_failure", "not_run", "run_dir"),
+                              ("steps", "completed_steps", "execution_plan", "run_id")))
 
 
 def edge_check_html(check: Any) -> str:
@@ -149,23 +144,32 @@ def compatibility_report_html(report: Any) -> str:
 
 
 def result_html(obj: Any, title: str, badge: str | None = None, order: tuple[str, ...] = (),
-                skip: tuple[str, ...] = (), boxed: bool = True) -> str:
+                skip: tuple[str, ...] = ()) -> str:
     """Any result as a key/value table: ``order`` first, empty values left out, values escaped."""
     data = _to_data(obj)
-    keys = [k for k in order if k in data] + [k for k in data if k not in order]
-    rows = [[html.escape(str(k)), _value_html(data[k])] for k in keys
-            if k not in skip and not _empty(data[k])]
-    head = html.escape(title)
+    mark = None
     if badge and badge in data:
         value = data[badge]
-        head += " " + (_bool_badge(value) if isinstance(value, bool) else _status_badge(str(value)))
-    body = _table(["", ""], rows, header=False)
-    return _box(f"<b>{head}</b>", body) if boxed else body
+        mark = ("bool", value) if isinstance(value, bool) else ("status", str(value))
+    return _render(title=title, badge=mark, rows=_rows(data, order, skip))
 
 
 # --------------------------------------------------------------------------------------------------
-# HTML pieces
+# Values
 # --------------------------------------------------------------------------------------------------
+
+
+def _render(**context: Any) -> str:
+    """``notebook_display.html``: a boxed key/value table (``rows``), with a step table, or a pipeline's steps."""
+    defaults = {"bold": True, "badge": None, "rows": [], "steps": None, "dag_rows": None, "summary": ""}
+    return render("notebook_display.html", colours=BADGE_COLOURS, muted=_MUTED, good=_GOOD, bad=_BAD,
+                  max_rows=None, **{**defaults, **context})
+
+
+def _rows(data: dict[str, Any], order: tuple[str, ...], skip: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """The key/value rows of a result: ``order`` first, then the rest, without ``skip`` and empty values."""
+    keys = [k for k in order if k in data] + [k for k in data if k not in order]
+    return [(str(k), _node(data[k])) for k in keys if k not in skip and not _empty(data[k])]
 
 
 def _to_data(obj: Any) -> dict[str, Any]:
@@ -186,26 +190,26 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list, tuple, dict, set)) and not value)
 
 
-def _value_html(value: Any, depth: int = 0) -> str:
+def _node(value: Any, depth: int = 0) -> dict[str, Any]:
+    """What ``notebook_display.html``'s ``node()`` draws for ``value``: bounded in length, items and depth."""
     if value is None:
-        return f'<span style="color:{_MUTED}">—</span>'
+        return {"kind": "none"}
     if isinstance(value, bool):
-        return _bool_badge(value)
+        return {"kind": "bool", "value": value}
     if isinstance(value, float):
-        return html.escape(f"{value:.3g}" if abs(value) < 1e5 else f"{value:,.0f}")
+        return _text(f"{value:.3g}" if abs(value) < 1e5 else f"{value:,.0f}")
     if isinstance(value, int):
-        return html.escape(f"{value:,}")
+        return _text(f"{value:,}")
     if isinstance(value, (str, os.PathLike)):
         text = str(value)
         more = f" … ({len(text) - MAX_TEXT:,} more characters)" if len(text) > MAX_TEXT else ""
-        text = html.escape(text[:MAX_TEXT]) + more
-        return f'<pre style="margin:0;white-space:pre-wrap">{text}</pre>' if "\n" in text else text
+        return {"kind": "pre" if "\n" in text[:MAX_TEXT] else "text", "text": text[:MAX_TEXT] + more}
     if depth >= MAX_DEPTH:
-        return html.escape(_short(repr(value)))
+        return _text(_short(repr(value)))
     if isinstance(value, dict):
         items = list(value.items())
-        rows = [[html.escape(str(k)), _value_html(v, depth + 1)] for k, v in items[:MAX_ITEMS]]
-        return _table(["", ""], rows, header=False) + _more(len(items))
+        return {"kind": "pairs", "rows": [(str(k), _node(v, depth + 1)) for k, v in items[:MAX_ITEMS]],
+                "more": len(items) - MAX_ITEMS}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
         if items and all(_is_record(v) for v in items):
@@ -213,16 +217,17 @@ def _value_html(value: Any, depth: int = 0) -> str:
             columns: list[str] = []
             for r in records:
                 columns += [k for k in r if k not in columns]
-            rows = [[_value_html(r.get(c), depth + 1) for c in columns] for r in records]
-            return _table([html.escape(str(c)) for c in columns], rows) + _more(len(items))
-        return ", ".join(_NONE_IN_LIST if v is None else _value_html(v, depth + 1)
-                         for v in items[:MAX_ITEMS]) + _more(len(items))
+            return {"kind": "records", "columns": [str(c) for c in columns], "more": len(items) - MAX_ITEMS,
+                    "rows": [[_node(r.get(c), depth + 1) for c in columns] for r in records]}
+        return {"kind": "list", "more": len(items) - MAX_ITEMS,
+                "rows": [{"kind": "null"} if v is None else _node(v, depth + 1) for v in items[:MAX_ITEMS]]}
     if _is_record(value):
-        return _value_html(_to_data(value), depth)
-    return html.escape(_short(str(value)))
+        return _node(_to_data(value), depth)
+    return _text(_short(str(value)))
 
 
-_NONE_IN_LIST = f'<span style="color:{_MUTED}">None</span>'  # beside nan, inf and NaT: a value, not a blank
+def _text(text: str) -> dict[str, Any]:
+    return {"kind": "text", "text": text}
 
 
 def _is_record(value: Any) -> bool:
@@ -232,31 +237,3 @@ def _is_record(value: Any) -> bool:
 
 def _short(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " …"
-
-
-def _more(count: int) -> str:
-    return f'<div style="color:{_MUTED}">… {count - MAX_ITEMS:,} more</div>' if count > MAX_ITEMS else ""
-
-
-def _bool_badge(value: bool) -> str:
-    color, text = (_GOOD, "✔ yes") if value else (_BAD, "✘ no")
-    return f'<span style="color:{color};font-weight:bold">{text}</span>'
-
-
-def _status_badge(status: str) -> str:
-    color = STATUS_COLORS.get(status) or EDGE_COLORS.get(status) or _MUTED
-    return (f'<span style="background:{color};color:#000;padding:0 6px;border-radius:8px">'
-            f"{html.escape(status)}</span>")
-
-
-def _table(headers: list[str], rows: list[list[str]], header: bool = True) -> str:
-    """A compact table; ``headers`` and cells must already be HTML."""
-    cell = 'style="text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px solid #eee"'
-    head = "<tr>" + "".join(f"<th {cell}>{h}</th>" for h in headers) + "</tr>" if header else ""
-    body = "".join("<tr>" + "".join(f"<td {cell}>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table style="border-collapse:collapse;font-size:12px">{head}{body}</table>'
-
-
-def _box(title: str, body: str) -> str:
-    return (f'<div class="pipetest-display" style="font-family:sans-serif;font-size:12px">'
-            f'<div style="margin-bottom:4px">{title}</div>{body}</div>')

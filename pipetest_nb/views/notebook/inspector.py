@@ -87,7 +87,7 @@ class Inspector:
         self.selection = None
         self._set_tables([])
         for name in PARTS:
-            getattr(self, name).value = panels.wrap(panels.note(panels.esc(message)))
+            getattr(self, name).value = panels.message_html(message)
 
     def show(self, selection: tuple[str, Any] | None, view: RunView) -> None:
         """Show ``selection`` (("step", name) or ("edge", (source, target))) as ``view`` has it."""
@@ -155,11 +155,11 @@ class Inspector:
             choices, note = self._table_choices()
         except Exception:
             self._set_tables([])
-            self.data.value = _error_html(traceback.format_exc())
+            self.data.value = panels.error_html(traceback.format_exc())
             return
         self._set_tables(choices)
         if not choices:
-            self.data.value = panels.wrap(panels.note(panels.esc(note)))
+            self.data.value = panels.message_html(note)
         else:
             self._render_page(reset=True)
 
@@ -214,16 +214,12 @@ class Inspector:
             self.prev_button.disabled = self.offset == 0
             self.next_button.disabled = not page.has_next
         except Exception:
-            self.data.value = _error_html(traceback.format_exc())
+            self.data.value = panels.error_html(traceback.format_exc())
 
     @staticmethod
     def _guard(render: Any) -> str:
         try:
             return render()
         except Exception:
-            return _error_html(traceback.format_exc())
+            return panels.error_html(traceback.format_exc())
 
-
-def _error_html(trace: str) -> str:
-    return panels.wrap('<div style="color:#D55E00"><b>This tab could not be drawn</b></div>'
-                       + panels.pre(trace, "pipetest-error"))

@@ -50,7 +50,7 @@ def render_html(report: dict[str, Any], plan: dict[str, Any]) -> str:
     """The page for a report dict (``report_json``) and the run's plan (for the DAG figure)."""
     import plotly.offline
 
-    from pipetest_nb.views.notebook.graph import EDGE_COLORS, STATUS_COLORS
+    from pipetest_nb.views.notebook.layout import EDGE_COLORS, STATUS_COLORS
 
     name = report.get("pipeline_name") or "pipeline"
     steps = report.get("steps") or {}
@@ -165,7 +165,7 @@ def _timeline_figure(report: dict[str, Any]) -> Any:
     """A Gantt chart: one bar per step from its start to its end, coloured by status."""
     import plotly.graph_objects as go
 
-    from pipetest_nb.views.notebook.graph import STATUS_COLORS
+    from pipetest_nb.views.notebook.layout import STATUS_COLORS
 
     steps = {n: s for n, s in (report.get("steps") or {}).items() if s.get("started_at")}
     origin = min((s["started_at"] for s in steps.values()), default=0.0)
