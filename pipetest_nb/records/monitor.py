@@ -174,7 +174,7 @@ class PipelineMonitor:
 
     @classmethod
     def from_record(cls, record: Any) -> tuple[PipelineMonitor, str]:
-        """A monitor filled from a run record (``workspace.RunRecord``); returns it and the run id."""
+        """A monitor filled from a run record (``record.RunRecord``); returns it and the run id."""
         monitor = cls()
         data = record.data
         run_id = record.run_id

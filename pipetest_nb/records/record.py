@@ -19,6 +19,7 @@ from pipetest_nb.records.schema import SCHEMA_VERSION, RunStatus, SchemaProblem,
 
 
 def edge_key(source: str, target: str) -> str:
+    """The key of an edge in the record's ``edges``."""
     return f"{source}->{target}"
 
 

@@ -118,7 +118,6 @@ class EdgeCheck:
         return "\n".join(lines)
 
 
-
 def jsonable(value: Any) -> Any:
     """Plain JSON values for the run record: numpy scalars, NaN, timestamps and sets included."""
     if isinstance(value, dict):
@@ -260,7 +259,6 @@ def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | Out
     stats["success_percent"] = 100.0 * stats["successful_expectations"] / evaluated if evaluated else 100.0
     return EdgeCheck(edge, name, suite_path, list(selected), success, stats, failures, on_failure=on_failure,
                      duration_s=time.perf_counter() - start)
-
 
 
 def check_output(dag: PipelineDAG, producer: str, output: str, output_dir: str | Path) -> list[EdgeCheck]:

@@ -114,7 +114,6 @@ def _line_of_key(text: str, key: str | None) -> int | None:
     return text.count("\n", 0, found.start()) + 1 if found else None
 
 
-
 @dataclass(frozen=True)
 class SuiteUse:
     """One suite applying to one edge (or, for an output nobody reads, to the output itself)."""
@@ -147,7 +146,6 @@ def suites_for_output(dag: PipelineDAG, producer: str, output: str) -> list[Suit
                 uses.append(SuiteUse(label, source, conventional, (spec.tables if spec else None) or default_tables,
                                      spec.on_expectation_failure if spec else "fail"))
     return uses
-
 
 
 # --------------------------------------------------------------------------------------------------
