@@ -113,6 +113,7 @@ def acquire_lock(run_dir: Path, wait: float = 0.0) -> Any:
 
 
 def release_lock(fh: Any) -> None:
+    """Let go of the lock ``acquire_lock`` took; a file already closed is let go already."""
     import fcntl
 
     with contextlib.suppress(OSError, ValueError):

@@ -80,6 +80,7 @@ def _read_fd(fd: int, size: int, limit: int) -> bytes:
 
 
 def run_file_error(run_dir: Path, name: str, why: str) -> RunRecordError:
+    """The error for a file of a run folder that is not what a run writes."""
     return RunRecordError(str(run_dir), name, why)
 
 

@@ -45,12 +45,16 @@ class RunStatus:
 
 
 class RootFailure(TypedDict, total=False):
+    """The step that failed first in a run, and its error (``other_failures`` names the later ones)."""
+
     step: str
     error_type: str | None
     error_message: str | None
 
 
 class StepEntry(TypedDict, total=False):
+    """One step of the record: its status, attempts, paths, masked env and args, metrics and error."""
+
     status: str  # StepStatus
     attempts: int
     started_at: float
@@ -79,6 +83,8 @@ class StepEntry(TypedDict, total=False):
 
 
 class EdgeEntry(TypedDict, total=False):
+    """One data edge of the record: its state and the checks that gave it."""
+
     source: str
     target: str
     state: str  # EdgeState
@@ -262,6 +268,7 @@ def check_record(data: Any) -> dict[str, Any]:
 
 
 def check_step_entry(entry: Any, where: str) -> None:
+    """Raise ``SchemaProblem`` unless ``entry`` has the shape of a step's entry (``where`` names it)."""
     _check_fields(entry, _STEP_FIELDS, where)
     if "status" in entry and entry["status"] not in StepStatus.ALL:
         raise SchemaProblem(f"{where}: status {_short(entry['status'])} is not one of {', '.join(StepStatus.ALL)}")

@@ -92,6 +92,7 @@ class GX:
 
 
 def clean(expectation: dict[str, Any]) -> dict[str, Any]:
+    """An expectation without the keys GX adds when it saves a suite (``id``, ``rendered_content``)."""
     return {k: v for k, v in expectation.items() if k not in ("id", "rendered_content")}
 
 
