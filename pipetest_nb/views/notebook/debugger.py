@@ -10,28 +10,34 @@ The replay slider moves the graph and the tabs to the state of a recorded run af
 from __future__ import annotations
 
 import copy
-import html
 import os
 import shlex
 import threading
-import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 
-from pipetest_nb.events import Event, EventKind, StepStatus
+from pipetest_nb.events import Event, EventKind
 from pipetest_nb.exceptions import PipetestError
 from pipetest_nb.records.workspace import Workspace
 from pipetest_nb.session import DEFAULT_WORKSPACE, Session
 from pipetest_nb.spec.model import PipelineDAG
 from pipetest_nb.views.notebook.graph import DagGraph
 from pipetest_nb.views.notebook.inspector import Inspector, RunView
+from pipetest_nb.views.notebook.messages import (
+    error_message,
+    message,
+    replay_label,
+    run_message,
+    run_options,
+    status_line,
+    step_message,
+)
 
 LIVE_LOG_CHARS = 200_000  # live log text kept per step and stream (the tail)
-_ERROR = "#D55E00"
-_OK = "#009E73"
 
 
 class Debugger(widgets.VBox):
@@ -147,8 +153,8 @@ class Debugger(widgets.VBox):
         self._refresh_runs()
         self._refresh_replay()
         self._refresh_controls()
-        self._say(f"loaded {html.escape(session.dag.name)}: {len(session.plan.execution_order)} steps, "
-                  f"run {html.escape(session.run_id)}")
+        self._say(message("loaded", name=session.dag.name, steps=len(session.plan.execution_order),
+                          run_id=session.run_id))
 
     def _open(self, source: Any) -> tuple[Session, bool]:
         """A session for ``source``, and whether this widget created it (and so closes it)."""
@@ -200,27 +206,26 @@ class Debugger(widgets.VBox):
 
     def step(self) -> None:
         """Run the next ready step (in the background)."""
-        self._start("Step", self._need().step, lambda r: ("nothing left to run: every step is done or blocked", True)
-                    if r is None else _step_message(r))
+        self._start("Step", self._need().step, lambda r: message("nothing") if r is None else step_message(r))
 
     def run_all(self) -> None:
         """Run every step that can run (in the background)."""
-        self._start("Run all", self._need().run_all, lambda r: self._run_message())
+        self._start("Run all", self._need().run_all, lambda r: run_message(self._need().record))
 
     def run_to(self, step: str | None = None) -> None:
         """Run up to and including ``step`` (default: the selected step, or the producer of the selected edge)."""
         target = step or self._selected_step("Run to selected")
-        self._start(f"Run to {target}", lambda: self._need().run(until=target), lambda r: self._run_message())
+        self._start(f"Run to {target}", lambda: self._need().run(until=target), lambda r: run_message(self._need().record))
 
     def rerun(self, step: str | None = None) -> None:
         """Re-run ``step`` (default: the selected one) on the recorded outputs of its upstream steps."""
         target = step or self._selected_step("Re-run selected")
-        self._start(f"Re-run {target}", lambda: self._need().run_step(target), _step_message)
+        self._start(f"Re-run {target}", lambda: self._need().run_step(target), step_message)
 
     def stop(self) -> None:
         """Kill the running step(s); they become interrupted."""
         self._need().stop()
-        self._say(f"stopping {html.escape(self._task or 'the run')} …")
+        self._say(message("stopping", task=self._task or "the run"))
 
     def reset(self) -> None:
         """Start a fresh run of the same pipeline (the old run stays on disk, in the runs drop-down)."""
@@ -232,7 +237,7 @@ class Debugger(widgets.VBox):
             assert self.graph is not None
             self.graph.reset()
 
-        self._start("Reset", fresh, lambda r: (f"new run {html.escape(self._need().run_id)}", True))
+        self._start("Reset", fresh, lambda r: message("new_run", run_id=self._need().run_id))
 
     def select(self, kind: str | None, value: Any = None) -> None:
         """Select a step (``"step", name``) or an edge (``"edge", (source, target)``), as a click does."""
@@ -279,10 +284,7 @@ class Debugger(widgets.VBox):
         with self._syncing_widgets():
             self.replay_slider.max = len(replay) - 1
             self.replay_slider.value = frame.index
-        event = frame.event
-        what = " ".join(html.escape(str(p)) for p in (event.kind, event.step or "", event.data.get("status") or "")
-                        if p)
-        self.replay_label.value = f"<b>replay</b>: event {frame.index + 1} of {len(replay)} — {what}"
+        self.replay_label.value = replay_label(frame.index, len(replay), frame.event)
         self.inspector.refresh(self._view(frame.record.data, frame.index))
         self._refresh_status()
         self._refresh_controls()
@@ -378,7 +380,8 @@ class Debugger(widgets.VBox):
 
     # -- the background worker -------------------------------------------------------------------
 
-    def _start(self, label: str, action: Callable[[], Any], done: Callable[[Any], tuple[str, bool]]) -> None:
+    def _start(self, label: str, action: Callable[[], Any], done: Callable[[Any], str]) -> None:
+        """Run ``action`` in the background; ``done`` turns its result into the message line."""
         self._need()
         with self._lock:
             if self.busy:
@@ -389,13 +392,12 @@ class Debugger(widgets.VBox):
             self._worker = threading.Thread(target=self._work, args=(label, action, done), daemon=True,
                                             name=f"pipetest-debugger-{label}")
             self._refresh_controls(busy=True)
-            self._say(f"{html.escape(label)} …")
+            self._say(message("working", label=label))
             self._worker.start()
 
-    def _work(self, label: str, action: Callable[[], Any], done: Callable[[Any], tuple[str, bool]]) -> None:
+    def _work(self, label: str, action: Callable[[], Any], done: Callable[[Any], str]) -> None:
         try:
-            text, ok = done(action())
-            self._say(text, _OK if ok else _ERROR)
+            self._say(done(action()))
         except Exception as exc:
             self._show_error(label, exc)
         finally:
@@ -422,18 +424,14 @@ class Debugger(widgets.VBox):
 
         return handle
 
-    def _say(self, text: str, colour: str = _OK) -> None:
-        """Show ``text`` (already HTML) in the message line."""
-        self.message.value = f'<div style="color:{colour};font-family:sans-serif;font-size:12px">{text}</div>'
+    def _say(self, line: str) -> None:
+        """Show ``line`` (from ``messages``) in the message line."""
+        self.message.value = line
 
     def _show_error(self, label: str, exc: BaseException) -> None:
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        line, trace = error_message(label, exc)
         self.errors.append(trace)
-        text = f"<b>{html.escape(label)} failed</b>: {html.escape(str(exc))}"
-        if not isinstance(exc, PipetestError):
-            text += ("<details><summary>traceback</summary><pre style='white-space:pre-wrap'>"
-                     f"{html.escape(trace)}</pre></details>")
-        self._say(text, _ERROR)
+        self._say(line)
 
     def _refresh_controls(self, busy: bool | None = None) -> None:
         busy = self.busy if busy is None else busy
@@ -453,37 +451,16 @@ class Debugger(widgets.VBox):
             self.status_line.value = ""
             return
         statuses = self.graph.statuses if self.replay_index is not None else self.session.status
-        counts: dict[str, int] = {}
-        for status in statuses.values():
-            counts[status] = counts.get(status, 0) + 1
-        parts = [f"{n} {s}" for s in StepStatus.ALL if (n := counts.get(s))]
-        running = [s for s, st in statuses.items() if st == StepStatus.RUNNING]
-        text = f"run <b>{html.escape(self.session.run_id)}</b> · " + html.escape(", ".join(parts))
-        if running:
-            text += " · running: " + html.escape(", ".join(running))
-        if self.replay_index is not None:
-            text += " · <i>replay</i>"
-        self.status_line.value = f'<div style="font-family:sans-serif;font-size:12px">{text}</div>'
+        self.status_line.value = status_line(self.session.run_id, statuses, self.replay_index is not None)
 
     def _refresh_runs(self) -> None:
         """The drop-down of the workspace's runs, newest first, with their status."""
         workspace = self.session.workspace if self.session is not None else Workspace(
             Path(self.session_kwargs.get("workspace", DEFAULT_WORKSPACE)))
-        current = str(self.session.run_dir) if self.session is not None else ""
-        options = [(f"runs in {workspace.root.name}/ — pick one to open", "")]
-        records = workspace.runs()
-        if self.session is not None and self.session.run_id not in {r.run_id for r in records}:
-            options.append((f"{self.session.run_id} · new, nothing ran yet (shown)", current))  # not on disk yet
-        for record in records:  # an unreadable run is listed as "unreadable: why"
-            summary = record.summary()
-            counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items())
-            run_dir = str(workspace.runs_dir / summary["run_id"])
-            mark = " (shown)" if run_dir == current else ""
-            options.append((f"{summary['run_id']} · {summary['status']}" + (f" · {counts}" if counts else "") + mark,
-                            run_dir))
+        options, shown = run_options(workspace, self.session)
         with self._syncing_widgets():
             self.runs_dropdown.options = options
-            self.runs_dropdown.value = current if current in {v for _, v in options} else ""
+            self.runs_dropdown.value = shown
 
     def _picked_run(self) -> None:
         value = self.runs_dropdown.value
@@ -491,18 +468,14 @@ class Debugger(widgets.VBox):
             return
         self.load(value)
 
-    def _syncing_widgets(self) -> Any:
-        debugger = self
-
-        class Syncing:
-            def __enter__(self) -> None:
-                self.before = debugger._syncing
-                debugger._syncing = True
-
-            def __exit__(self, *exc: object) -> None:
-                debugger._syncing = self.before
-
-        return Syncing()
+    @contextmanager
+    def _syncing_widgets(self) -> Iterator[None]:
+        """While set, moving the slider or the drop-down is the code's doing, not the user's."""
+        before, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = before
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -516,23 +489,6 @@ class Debugger(widgets.VBox):
             raise PipetestError(f"{action}: select a step (or an edge) in the graph first")
         kind, value = self.selection
         return value if kind == "step" else value[0].split(".", 1)[0]
-
-    def _run_message(self) -> tuple[str, bool]:
-        record = self._need().record
-        status = record.get("status", "?")
-        text = f"run {html.escape(str(status))}"
-        root = record.get("root_failure")
-        if root:
-            text += (f": step <b>{html.escape(str(root.get('step')))}</b> failed with "
-                     f"{html.escape(str(root.get('error_type')))}: {html.escape(str(root.get('error_message')))}")
-        return text, status != "failed"
-
-
-def _step_message(result: Any) -> tuple[str, bool]:
-    text = f"step <b>{html.escape(result.step_name)}</b>: {html.escape(result.status)}"
-    if result.error_message:
-        text += f" — {html.escape(str(result.error_type))}: {html.escape(result.error_message)}"
-    return text, result.status != StepStatus.FAILED
 
 
 def _snapshot(record: dict[str, Any]) -> dict[str, Any]:
