@@ -24,7 +24,7 @@ from pipetest_nb.records.record import edge_key
 if TYPE_CHECKING:
     from pipetest_nb.launch.base import StepJob
     from pipetest_nb.records.writer import RunWriter
-    from pipetest_nb.spec.model import PipelineDAG, StepConfig
+    from pipetest_nb.spec.model import OutputSpec, PipelineDAG, StepConfig
     from pipetest_nb.validation.artifacts import OutputInfo
     from pipetest_nb.validation.compatibility import DataCompatibilityReport
 
@@ -49,15 +49,11 @@ class EdgeChecks:
         """Check every edge leaving ``step``; fill ``data`` (metrics, report, warnings) and return the
         blocking finding as (error type, message), or None."""
         from pipetest_nb.validation.artifacts import inspect_output
-        from pipetest_nb.validation.compatibility import (
-            DataCompatibilityReport,
-            DataCompatibilityValidator,
-            check_edge,
-        )
+        from pipetest_nb.validation.compatibility import DataCompatibilityReport
 
         metrics = data["metrics"]
         reports: list[DataCompatibilityReport] = []
-        failures: list[tuple[str, str]] = []
+        failures: list[tuple[str, str]] = []  # (error type, message), in the order found
         rows_out: int | None = 0
         output_size = 0
         for name, folder in job.output_paths.items():
@@ -71,38 +67,8 @@ class EdgeChecks:
             failures += [("data_compatibility_error", message) for message in special]
             if outside:
                 data.setdefault("warnings", []).extend(outside)
-            if not self.enabled:
-                continue
-            if spec is not None and (spec.schema is not None or (spec.format and spec.format != "binary")):
-                declared = DataCompatibilityValidator().validate_step_transition(
-                    info, {"format": spec.format if spec.format != "binary" else None, "schema": spec.schema},
-                    edge=f"{step}.{name} (as declared by {step})", tables=spec.tables)
-                reports.append(declared)
-                if not declared.compatible:
-                    failures.append(("data_compatibility_error", str(declared)))
-            suites = _expectation_checks(self.dag, step, name, Path(folder))
-            for source, target in self._outgoing.get(f"{step}.{name}", []):
-                consumer, input_name = target.split(".", 1)
-                consumer_spec = self.dag.steps[consumer].inputs[input_name]
-                edge = self.dag.edge(source, target)
-                report = check_edge(step, name, folder, consumer, consumer_spec, spec, info=info,
-                                    tables=edge.tables if edge else None) if consumer_spec.declares_checks else None
-                checks = [c for c in suites if c.edge == f"{source} -> {target}"]
-                if report is None and not checks:
-                    continue
-                state = _worst(([report.state] if report else []) + [c.state for c in checks])
-                self._emit(EventKind.EDGE_CHECKED, step, edge=[source, target], state=state,
-                           **({"compatibility": report.to_dict()} if report else {}),
-                           **({"expectations": [c.to_dict() for c in checks]} if checks else {}))
-                if report is not None:
-                    reports.append(report)
-                    if not report.compatible:
-                        failures.append(("data_compatibility_error", str(report)))
-                failures += [("expectation_failed", str(c)) for c in checks if c.state == EdgeState.FAILED]
-            unread = [c for c in suites if c.edge == f"{step}.{name}"]  # suites of an output no step reads
-            if unread:
-                data.setdefault("output_checks", []).extend(c.to_dict() for c in unread)
-                failures += [("expectation_failed", str(c)) for c in unread if c.state == EdgeState.FAILED]
+            if self.enabled:
+                self._check_output(step, name, folder, spec, info, data, reports, failures)
         metrics["output_size"] = output_size
         metrics["rows_out"] = rows_out
         metrics["rows_in"] = self.rows_in(job.input_paths)
@@ -112,6 +78,49 @@ class EdgeChecks:
         if not failures:
             return None
         return failures[0][0], "\n".join(message for _, message in failures)
+
+    def _check_output(self, step: str, name: str, folder: str, spec: OutputSpec | None, info: OutputInfo,
+                      data: dict[str, Any], reports: list, failures: list[tuple[str, str]]) -> None:
+        """One output against what its producer declared, each edge out of it, and the suites no step reads."""
+        from pipetest_nb.validation.compatibility import DataCompatibilityValidator
+
+        if spec is not None and (spec.schema is not None or (spec.format and spec.format != "binary")):
+            declared = DataCompatibilityValidator().validate_step_transition(
+                info, {"format": spec.format if spec.format != "binary" else None, "schema": spec.schema},
+                edge=f"{step}.{name} (as declared by {step})", tables=spec.tables)
+            reports.append(declared)
+            if not declared.compatible:
+                failures.append(("data_compatibility_error", str(declared)))
+        suites = _expectation_checks(self.dag, step, name, Path(folder))
+        for source, target in self._outgoing.get(f"{step}.{name}", []):
+            self._check_edge_out(step, name, source, target, folder, spec, info, suites, reports, failures)
+        unread = [c for c in suites if c.edge == f"{step}.{name}"]  # suites of an output no step reads
+        if unread:
+            data.setdefault("output_checks", []).extend(c.to_dict() for c in unread)
+            failures += [("expectation_failed", str(c)) for c in unread if c.state == EdgeState.FAILED]
+
+    def _check_edge_out(self, step: str, name: str, source: str, target: str, folder: str, spec: OutputSpec | None, info: OutputInfo,
+                        suites: list[Any], reports: list, failures: list[tuple[str, str]]) -> None:
+        """One edge out of an output: its consumer's declarations and its suites; announced if anything checked."""
+        from pipetest_nb.validation.compatibility import check_edge
+
+        consumer, input_name = target.split(".", 1)
+        consumer_spec = self.dag.steps[consumer].inputs[input_name]
+        edge = self.dag.edge(source, target)
+        report = check_edge(step, name, folder, consumer, consumer_spec, spec, info=info,
+                            tables=edge.tables if edge else None) if consumer_spec.declares_checks else None
+        checks = [c for c in suites if c.edge == f"{source} -> {target}"]
+        if report is None and not checks:
+            return
+        state = _worst(([report.state] if report else []) + [c.state for c in checks])
+        self._emit(EventKind.EDGE_CHECKED, step, edge=[source, target], state=state,
+                   **({"compatibility": report.to_dict()} if report else {}),
+                   **({"expectations": [c.to_dict() for c in checks]} if checks else {}))
+        if report is not None:
+            reports.append(report)
+            if not report.compatible:
+                failures.append(("data_compatibility_error", str(report)))
+        failures += [("expectation_failed", str(c)) for c in checks if c.state == EdgeState.FAILED]
 
     def before_step(self, step: str, config: StepConfig) -> str | None:
         """Check incoming edges whose data was not checked in this run; the issues found, if any."""

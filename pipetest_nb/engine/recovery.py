@@ -8,14 +8,17 @@ notebook session pauses where it failed and a batch run fails the pipeline.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from pipetest_nb.events import StepStatus
+from pipetest_nb.spec.model import StepConfig
 from pipetest_nb.spec.policy import ERROR_TYPES, RecoveryStrategy
 from pipetest_nb.text import cap_text, safe_str
 
-__all__ = ["ERROR_TYPES", "ErrorContext", "ErrorSeverity", "PipelineErrorHandler", "RecoveryStrategy",
+__all__ = ["ERROR_TYPES", "Decision", "ErrorContext", "ErrorSeverity", "PipelineErrorHandler", "RecoveryStrategy",
            "internal_error"]
 
 class ErrorSeverity(str, Enum):
@@ -43,6 +46,17 @@ class ErrorContext:
         return {"step_name": self.step_name, "error_type": self.error_type, "error_message": self.error_message,
                 "severity": self.severity.value, "suggested_recovery": self.suggested_recovery.value,
                 "context_data": self.context_data}
+
+
+@dataclass
+class Decision:
+    """What follows an attempt at a step, as its policy says."""
+
+    again: bool = False  # attempt the step again (retry, retry_with_defaults)
+    config: StepConfig | None = None  # the step's settings for the next attempt, if they change
+    wait: float | None = None  # seconds to wait before the next attempt
+    block: bool = False  # the steps after it cannot run (fail_pipeline, skip_step, an internal error)
+    halt: bool = False  # start nothing else in this run (fail_pipeline, pause, interrupted)
 
 
 class PipelineErrorHandler:
@@ -89,6 +103,38 @@ class PipelineErrorHandler:
                                                                      RecoveryStrategy.FAIL_PIPELINE):
             return RecoveryStrategy.PAUSE  # the user stopped it: never retry or skip on their behalf
         return strategy
+
+    def decide(self, step: str, config: StepConfig, finished: dict[str, Any], attempt: int, *, stopping: bool,
+               restore_cached: Callable[[], tuple[str | None, str | None]]) -> Decision:
+        """What follows an attempt that ended with ``finished`` (its STEP_FINISHED data, completed here with
+        the strategy, and the status it ends with: cached, skipped). ``restore_cached`` puts the step's
+        last good outputs back: (the problem or None, the run they come from)."""
+        status = finished["status"]
+        if status != StepStatus.FAILED:
+            return Decision(halt=status == StepStatus.INTERRUPTED)  # Ctrl-C or Stop: start nothing else
+        strategy = self.handle_error(  # the error as finished: a failed check counts too
+            self.context(step, finished.get("error_type") or "execution_error", finished.get("error_message") or "",
+                         config.on_error), attempt, config.retries)
+        finished["recovery"] = strategy.value
+        if strategy is RecoveryStrategy.RETRY and not stopping:
+            return Decision(again=True, wait=self.backoff(attempt))
+        if strategy is RecoveryStrategy.RETRY_WITH_DEFAULTS and not stopping:
+            return Decision(again=True, config=replace(
+                config, env={**config.env, **config.defaults.get("env", {})},
+                args={**config.args, **config.defaults.get("args", {})}))
+        if strategy is RecoveryStrategy.USE_CACHED_OUTPUT:
+            problem, run_id = restore_cached()
+            if problem is None:
+                finished.update(status=StepStatus.CACHED, cached_from=run_id,
+                                warnings=[*finished.get("warnings", []), f"step failed ({finished.get('error_type')}); "
+                                          f"using the cached outputs of run {run_id}"])
+                return Decision()
+            finished["warnings"] = [*finished.get("warnings", []), problem]
+            strategy = RecoveryStrategy.FAIL_PIPELINE
+        if strategy is RecoveryStrategy.SKIP_STEP:
+            finished["status"] = StepStatus.SKIPPED
+            return Decision(block=True)
+        return Decision(block=strategy is RecoveryStrategy.FAIL_PIPELINE, halt=True)  # fail_pipeline, pause
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt``: the base, doubled each time, capped at 30."""

@@ -1,45 +1,40 @@
-"""The engine: runs the steps of a plan through launchers, records every transition, applies policies.
+"""The run loop: ``PipelineRun`` holds a run's state, schedules its ready steps and summarises it.
 
 ``PipelineRun`` is the one place where a run's state changes; every change is an event (see
-``events.py``) that the run record, the monitor, progress bars and widgets subscribe to.
-``PipelineExecutor`` runs a whole pipeline in one call (batch, CI); ``session.Session`` drives a
-``PipelineRun`` step by step from a notebook.
+``events.py``) that the run record, the monitor, progress bars and widgets subscribe to. It only
+schedules: one attempt at a step is ``engine/lifecycle.py``, what follows a failure
+``engine/recovery.py``. Runs are made by ``engine/start.py`` (``start_run``) and reopened by
+``engine/reopen.py``; ``engine/executor.py`` runs a whole pipeline in one call (batch, CI) and
+``session.Session`` drives a run step by step from a notebook.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipetest_nb.engine.edge_checks import EdgeChecks, report_from_dict
+from pipetest_nb.engine.lifecycle import INTERRUPTED_BY_USER, run_step
 from pipetest_nb.engine.options import RunOptions
-from pipetest_nb.engine.recovery import PipelineErrorHandler, RecoveryStrategy, internal_error
+from pipetest_nb.engine.recovery import PipelineErrorHandler
 from pipetest_nb.engine.results import PipelineExecutionResult, StepResult
 from pipetest_nb.events import Event, EventBus, EventKind, StepStatus, Subscriber
-from pipetest_nb.exceptions import (
-    ContractError,
-    PipetestError,
-    PipetestWarning,
-    RecordWriteError,
-    UnknownStepError,
-)
-from pipetest_nb.launch.base import Launcher, StepJob, StepOutcome
+from pipetest_nb.exceptions import PipetestWarning
+from pipetest_nb.launch.base import Launcher
 from pipetest_nb.plan import PipelineDAGResolver, PipelineExecutionPlan
-from pipetest_nb.records.cache import CacheUnavailable, StepCache, cache_key
-from pipetest_nb.records.masking import mask_args, mask_env, mask_error, masked_spec, step_secrets
+from pipetest_nb.records.cache import StepCache
+from pipetest_nb.records.masking import masked_spec
 from pipetest_nb.records.monitor import StepMetrics
 from pipetest_nb.records.workspace import Workspace, library_versions
 from pipetest_nb.records.writer import RunWriter
-from pipetest_nb.spec.model import InputSpec, PipelineDAG, StepConfig
+from pipetest_nb.spec.model import PipelineDAG
 from pipetest_nb.text import cap_text
 
 RUNNABLE = (StepStatus.PENDING, StepStatus.INTERRUPTED)
@@ -198,63 +193,6 @@ class PipelineRun:
         self._launchers.clear()
         self.writer.close()
 
-    # -- preparing a step --------------------------------------------------------------------------
-
-    def _input_path(self, step: str, name: str, spec: InputSpec, problems: list[str]) -> Path | None:
-        folder = self.writer.folder
-        if spec.source:
-            producer, output = spec.producer, spec.output
-            if self.status_of(producer) not in StepStatus.DONE_OK:
-                problems.append(f"input '{name}' needs output '{spec.source}', but step '{producer}' has not "
-                                f"completed ({self.status_of(producer)}); run it first")
-                return None
-            return folder.output_dir(producer, output)
-        if self.data_source == "synthetic":
-            from pipetest_nb.validation.synthetic import generate_input, suite_for_input
-
-            suite = suite_for_input(self.dag, step, name)
-            if spec.schema is not None or suite is not None:
-                dest = folder.input_dir(step, name)
-                shutil.rmtree(dest, ignore_errors=True)
-                return generate_input(spec, dest, rows=self.synthetic_rows, seed=0, suite=suite, step=step)
-        if spec.path is not None:
-            if spec.path.exists():
-                return spec.path
-            problems.append(f"input '{name}': {spec.path} does not exist; create it, point the pipeline at it"
-                            + (", or run with data_source='synthetic'" if spec.schema else
-                               ", or declare a schema and run with data_source='synthetic'"))
-            return None
-        if spec.optional:
-            empty = folder.input_dir(step, name)
-            empty.mkdir(parents=True, exist_ok=True)
-            return empty
-        problems.append(f"required input '{name}' has neither a path nor a binding")
-        return None
-
-    def _prepare(self, step: str, config: StepConfig) -> tuple[StepJob, list[str]]:
-        problems: list[str] = []
-        inputs = {name: self._input_path(step, name, spec, problems) for name, spec in config.inputs.items()}
-        outputs: dict[str, str] = {}
-        for name in config.outputs:
-            path = self.writer.folder.output_dir(step, name)
-            shutil.rmtree(path, ignore_errors=True)  # stale files of an earlier attempt
-            path.mkdir(parents=True, exist_ok=True)
-            outputs[name] = str(path)
-        step_dir = self.writer.folder.step_dir(step)
-        step_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            script = str(config.script)
-        except PipetestError as exc:
-            problems.append(str(exc))
-            script = ""
-        job = StepJob(
-            step=step, script=script, mode=config.mode or "main",
-            input_paths={k: str(v) for k, v in inputs.items() if v is not None},
-            output_paths=outputs, environ_vars=dict(config.env), job_args=dict(config.args) or None,
-            step_dir=str(step_dir), workdir=str(self.dag.base_dir), timeout=config.timeout, memory=config.memory,
-            preload=tuple(self.dag.preload), secrets=step_secrets(config.env, config.args))
-        return job, problems
-
     # -- running a step ----------------------------------------------------------------------------
 
     def run_step(self, step: str, isolation: str | None = None) -> StepResult:
@@ -262,153 +200,22 @@ class PipelineRun:
 
         ``isolation`` overrides how this one step runs (``inprocess`` to debug it).
         """
-        if step not in self.plan.step_configs:
-            raise UnknownStepError(step, self.plan.execution_order)
-        config = self.plan.step_configs[step]
-        isolation = self.isolation_for(step, isolation)
-        attempt = 0
-        while True:
-            attempt += 1
-            finished, job = self._attempt(step, config, isolation)
-            if finished["status"] != StepStatus.FAILED:
-                self._emit_finished(step, finished)
-                if finished["status"] == StepStatus.INTERRUPTED:
-                    self._halt = True  # Ctrl-C or Stop: start nothing else
-                return self.step_result(step)
-            strategy = self.errors.handle_error(  # the error as finished: a failed check counts too
-                self.errors.context(step, finished.get("error_type") or "execution_error",
-                                    finished.get("error_message") or "", config.on_error), attempt, config.retries)
-            finished["recovery"] = strategy.value
-            if strategy is RecoveryStrategy.RETRY and not self._stop.is_set():
-                self._emit_finished(step, finished)
-                self._stop.wait(self.errors.backoff(attempt))
-                continue
-            if strategy is RecoveryStrategy.RETRY_WITH_DEFAULTS and not self._stop.is_set():
-                self._emit_finished(step, finished)
-                config = replace(config, env={**config.env, **config.defaults.get("env", {})},
-                                 args={**config.args, **config.defaults.get("args", {})})
-                continue
-            if strategy is RecoveryStrategy.USE_CACHED_OUTPUT:
-                entry = self.cache.latest_for(self.dag.name, step)
-                problem = (self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
-                           if entry is not None else "no cached outputs to fall back on")
-                if problem is None:
-                    finished.update(status=StepStatus.CACHED, cached_from=entry["run_id"],
-                                    warnings=[*finished.get("warnings", []),
-                                              f"step failed ({finished.get('error_type')}); using the cached outputs "
-                                              f"of run {entry['run_id']}"])
-                    self._emit_finished(step, finished)
-                    return self.step_result(step)
-                finished["warnings"] = [*finished.get("warnings", []), problem]
-                strategy = RecoveryStrategy.FAIL_PIPELINE
-            if strategy is RecoveryStrategy.SKIP_STEP:
-                finished["status"] = StepStatus.SKIPPED
-                self._emit_finished(step, finished)
-                self._block_downstream(step)
-                return self.step_result(step)
-            self._emit_finished(step, finished)
-            if strategy is RecoveryStrategy.FAIL_PIPELINE:
-                self._block_downstream(step)
-            self._halt = True  # fail_pipeline and pause both stop the run here
-            return self.step_result(step)
-
-    def _attempt(self, step: str, config: StepConfig, isolation: str) -> tuple[dict[str, Any], StepJob]:
-        """One attempt at a step: prepare, start, execute, check; returns the STEP_FINISHED data.
-
-        Once the step has started, anything the engine raises (a check, the cache, a launcher, the
-        writer) ends it ``failed`` with ``internal_error``: a run never stays ``running`` because of us.
-        """
-        self.writer.attach()
-        job, problems = self._prepare(step, config)
-        self._emit(EventKind.STEP_STARTED, step, script=job.script, mode=job.mode, isolation=isolation,
-                   inputs=job.input_paths, outputs=job.output_paths,
-                   env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets))
-        stage = "checking the step's inputs"
-        try:
-            input_failure = None if problems else self.checks.before_step(step, config)
-            stage = "reading the step's inputs"
-            before = _snapshot(job.input_paths)
-            stage = f"running the step ({isolation})"
-            outcome, key, cached = self._execute(step, job, problems, input_failure, isolation)
-            stage = "checking and caching the step's outputs"
-            finished = self._finish_step(step, job, outcome, key, cached)
-            finished = mask_error(finished, job.secrets)
-            stage = "comparing the step's inputs with their state before it ran"
-            changed = _changed_inputs(before, _snapshot(job.input_paths))
-            if changed:
-                finished["warnings"] = [*finished.get("warnings", []), *changed]
-        except (KeyboardInterrupt, RecordWriteError):
-            raise  # the run loop marks the step interrupted / the record cannot be written at all
-        except BaseException as exc:  # noqa: BLE001 - a SystemExit from a plugin is ours to record too
-            finished = mask_error(internal_error(exc, stage), job.secrets)
-        return _capped(finished), job
-
-    def _emit_finished(self, step: str, finished: dict[str, Any]) -> None:
-        """Record a step's end; if recording it raises, record an internal error in its place."""
-        try:
-            self._emit(EventKind.STEP_FINISHED, step, **finished)
-        except RecordWriteError:
-            raise
-        except Exception as exc:
-            failure = internal_error(exc, "recording the step's end")
-            self._emit(EventKind.STEP_FINISHED, step, metrics=finished.get("metrics") or {}, **failure)
-            self._block_downstream(step)
-            self._halt = True
+        return run_step(self, step, isolation)
 
     def _subscriber_failed(self, subscriber: Subscriber, event: Event, error: str) -> None:
         """A view broke on an event: say so once (a warning and an event in the record); the run goes on."""
+        self.report_view_failure(subscriber, event.kind, event.step, error)
+
+    def report_view_failure(self, view: object, kind: str, step: str | None, error: str) -> None:
+        """A subscriber or hook broke on ``kind`` (an event, or a hook's name): a warning and a recorded event."""
         import warnings
 
-        name = getattr(subscriber, "__qualname__", None) or type(subscriber).__name__
-        warnings.warn(f"pipetest: subscriber {name} failed on a {event.kind} event and was kept: "
-                      f"{error.strip().splitlines()[-1] if error.strip() else error}", PipetestWarning, stacklevel=2)
+        name = getattr(view, "__qualname__", None) or type(view).__name__
+        warnings.warn(f"pipetest: subscriber {name} failed on a {kind} event and was kept: "
+                      f"{error.strip().splitlines()[-1] if error.strip() else error}", PipetestWarning, stacklevel=3)
         with contextlib.suppress(Exception):
-            self._emit(EventKind.SUBSCRIBER_FAILED, event.step, hold=not self.writer.attached,
-                       subscriber=name, event_kind=event.kind, error=cap_text(error))
-
-    def _execute(self, step: str, job: StepJob, problems: list[str], input_failure: str | None, isolation: str
-                 ) -> tuple[StepOutcome, str | None, dict | None]:
-        now = time.time()
-        if problems:
-            return (StepOutcome(status=StepStatus.FAILED, error_type="contract_error",
-                                error_message=str(ContractError(step, problems)), started_at=now, finished_at=now),
-                    None, None)
-        if input_failure:
-            return (StepOutcome(status=StepStatus.FAILED, error_type="data_compatibility_error",
-                                error_message=input_failure, started_at=now, finished_at=now), None, None)
-        key = None
-        notes: list[str] = []  # why the cache was not used, and writes outside the outputs: step warnings
-        if self.use_cache or _falls_back_on_cache(self.plan.step_configs[step]):
-            try:
-                key = cache_key(Path(job.script),
-                                {"step": step, "mode": job.mode, "env": job.environ_vars, "args": job.job_args},
-                                {k: Path(v) for k, v in job.input_paths.items()}, boundary=self.run_dir)
-            except (CacheUnavailable, OSError) as exc:
-                notes.append(f"not cached: {exc}")
-            entry = self.cache.get(key) if self.use_cache and key else None
-            if entry is not None:
-                problem = self.cache.restore(entry, {n: Path(p) for n, p in job.output_paths.items()})
-                if problem is None:
-                    now = time.time()
-                    return StepOutcome(status=StepStatus.SUCCEEDED, started_at=now, finished_at=now), key, entry
-                notes.append(f"{problem}; the step ran")
-        from pipetest_nb.engine.outside_writes import OutsideWrites
-
-        watch = OutsideWrites.for_step(self, step, job)
-        launcher = self._launcher(isolation)
-        self._running[step] = launcher
-        try:
-            if self._stop.is_set():
-                now = time.time()
-                return (StepOutcome(status=StepStatus.INTERRUPTED, error_type="interrupted",
-                                    error_message="stopped before it started", started_at=now, finished_at=now),
-                        key, None)
-            outcome = launcher.launch(job, on_start=lambda pid, pgid: self._on_start(step, pid, pgid),
-                                      on_output=lambda stream, text: self._on_output(step, stream, text))
-        finally:
-            self._running.pop(step, None)
-        outcome.extra["warnings"] = [*notes, *filter(None, [watch.changes()])]
-        return outcome, key, None
+            self._emit(EventKind.SUBSCRIBER_FAILED, step, hold=not self.writer.attached,
+                       subscriber=name, event_kind=kind, error=cap_text(error))
 
     def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
         """Record the process of a step that has one of its own: a later runner may have to kill it.
@@ -427,39 +234,8 @@ class PipelineRun:
                    pid_create_time=create_time)
 
     def _on_output(self, step: str, stream: str, text: str) -> None:
-        from pipetest_nb.events import Event
-
         self.bus.publish(Event(EventKind.STEP_OUTPUT, self.run_id, -1, time.time(), step,
                                {"stream": stream, "text": text}))
-
-    def _finish_step(self, step: str, job: StepJob, outcome: StepOutcome, key: str | None,
-                     cached: dict | None) -> dict[str, Any]:
-        """The STEP_FINISHED data: status, error, metrics and, for a good step, checks and caching."""
-        status = outcome.status if outcome.status in (StepStatus.SUCCEEDED, StepStatus.INTERRUPTED) \
-            else StepStatus.FAILED
-        metrics = {"duration": outcome.wall_time, "cpu_time": outcome.cpu_time, "peak_rss": outcome.peak_rss,
-                   "read_bytes": outcome.read_bytes, "write_bytes": outcome.write_bytes,
-                   "input_size": sum(_tree_size(Path(p)) for p in job.input_paths.values())}
-        data: dict[str, Any] = {"status": status, "metrics": metrics, "outputs": job.output_paths,
-                                "error_type": outcome.error_type, "error_message": outcome.error_message,
-                                "exception_type": outcome.exception_type, "traceback": outcome.traceback,
-                                "returncode": outcome.returncode, "signal": outcome.signal}
-        if outcome.extra.get("warnings"):
-            data["warnings"] = list(outcome.extra["warnings"])
-        if status == StepStatus.SUCCEEDED:
-            failure = self.checks.after_step(step, self.plan.step_configs[step], job, data)
-            if failure is not None:
-                data.update(status=StepStatus.FAILED, error_type=failure[0], error_message=failure[1])
-            elif cached is not None:
-                data.update(status=StepStatus.CACHED, cached_from=cached.get("run_id"), cache_key=key)
-            elif key is not None:
-                why = self.cache.put(key, self.dag.name, step, self.run_id,
-                                     {n: Path(p) for n, p in job.output_paths.items()})
-                if why:
-                    data.setdefault("warnings", []).append(why)
-                else:
-                    data["cache_key"] = key
-        return {k: v for k, v in data.items() if v is not None}
 
     def _block_downstream(self, step: str) -> None:
         for down in self.plan.downstream(step):
@@ -507,7 +283,7 @@ class PipelineRun:
                 results = self._run_parallel(allowed, jobs, isolation)
         except KeyboardInterrupt:
             self.stop()
-            self._mark_interrupted("interrupted by the user (KeyboardInterrupt)")
+            self._mark_interrupted(INTERRUPTED_BY_USER)
             raise
         finally:
             self._active_time += time.monotonic() - started
@@ -609,14 +385,6 @@ class PipelineRun:
             not_run=list(record.get("not_run") or []))
 
 
-    @classmethod
-    def reopen(cls, run_dir: str | os.PathLike, **options: Any) -> PipelineRun:
-        """Until the CLI calls ``engine.reopen.reopen_run`` itself."""  # TEMPORARY, removed once views switch
-        from pipetest_nb.engine.reopen import reopen_run
-
-        return reopen_run(run_dir, **options)
-
-
 def _stop_with_this_process(run: PipelineRun) -> None:
     """Stop ``run``'s running steps if this process is terminated (SIGTERM, SIGHUP) or exits."""
     from pipetest_nb.launch._shutdown import watch
@@ -625,69 +393,6 @@ def _stop_with_this_process(run: PipelineRun) -> None:
 
 
 
-
-
-#: Input files up to this size are hashed as well as stat'ed when checking that a step left its inputs alone.
-_HASH_SMALL_INPUTS = 64 * 1024
-
-
-def _snapshot(paths: dict[str, str]) -> dict[str, dict[str, tuple]]:
-    """Size, mtime (and a hash for small files, a target for links) of every file of every input.
-
-    Nothing is followed or opened but regular files: a link is noted by its target, a FIFO by its kind.
-    """
-    import hashlib
-
-    from pipetest_nb.files import open_regular, special_kind
-    from pipetest_nb.records.cache import CacheUnavailable
-
-    snapshot: dict[str, dict[str, tuple]] = {}
-    for name, path in paths.items():
-        files: dict[str, tuple] = {}
-        root = Path(path)
-        if root.is_dir():
-            candidates = [(os.path.relpath(os.path.join(d, f), root), os.path.join(d, f))
-                          for d, _dirs, names in os.walk(root) for f in names]
-        else:
-            candidates = [(root.name, os.path.realpath(root))]
-        for rel, file in candidates:
-            with contextlib.suppress(OSError, CacheUnavailable):
-                st = os.lstat(file) if root.is_dir() else os.stat(file)
-                if os.path.islink(file) and root.is_dir():
-                    files[rel] = ("link", os.readlink(file))
-                elif special_kind(st.st_mode):
-                    files[rel] = (special_kind(st.st_mode),)
-                else:
-                    digest = None
-                    if st.st_size <= _HASH_SMALL_INPUTS:
-                        with open_regular(file) as fh:
-                            digest = hashlib.sha256(fh.read()).hexdigest()
-                    files[rel] = (st.st_size, st.st_mtime_ns, digest)
-        snapshot[name] = {**files, "": (str(root),)} if root.exists() else {"<missing>": ()}
-    return snapshot
-
-
-def _changed_inputs(before: dict[str, dict[str, tuple]], after: dict[str, dict[str, tuple]]) -> list[str]:
-    """Warnings for inputs a step modified, deleted or added files to (it should only write its outputs)."""
-    from pipetest_nb.files import display_path
-
-    warnings = []
-    for name, files in before.items():
-        now = after.get(name, {})
-        where = f" (input folder: {display_path(files[''][0])})" if "" in files else ""
-        if "<missing>" in now and "<missing>" not in files:
-            warnings.append(f"the step deleted its input '{name}'")
-            continue
-        changed = sorted(f for f in files if f and f in now and now[f] != files[f])
-        removed = sorted(f for f in files if f and f not in now)
-        added = sorted(f for f in now if f and f not in files)
-        for verb, names in (("modified", changed), ("deleted", removed), ("added", added)):
-            if names:
-                shown = ", ".join(map(display_path, names[:5])) + (
-                    f" and {len(names) - 5} more" if len(names) > 5 else "")
-                warnings.append(f"the step {verb} files in its input '{name}' ({shown}); steps should "
-                                f"write only to their own outputs{where}")
-    return warnings
 
 
 _POOLS: dict[tuple[str, ...], Launcher] = {}
@@ -705,13 +410,6 @@ def _shared_pool(preload: tuple[str, ...]) -> Launcher:
         return pool
 
 
-def _falls_back_on_cache(config: StepConfig) -> bool:
-    """Whether the step's policy may need its last good outputs, so they are kept even with the cache off."""
-    policy = config.on_error
-    values = policy.values() if isinstance(policy, dict) else [policy]
-    return RecoveryStrategy.USE_CACHED_OUTPUT.value in values
-
-
 def _own_create_time() -> float | None:
     """When this process started: with the pid, it tells a live runner from a reused pid."""
     with contextlib.suppress(Exception):
@@ -719,30 +417,3 @@ def _own_create_time() -> float | None:
 
         return psutil.Process().create_time()
     return None
-
-
-def _capped(finished: dict[str, Any]) -> dict[str, Any]:
-    """Bound the texts a step's end carries: a 200 MB exception message must not make a 400 MB record."""
-    for key in ("error_message", "traceback"):
-        if isinstance(finished.get(key), str):
-            finished[key] = cap_text(finished[key])
-    if finished.get("warnings"):
-        finished["warnings"] = [cap_text(str(w)) for w in finished["warnings"]]
-    return finished
-
-
-def _tree_size(path: Path) -> int:
-    """Bytes of the regular files of a file or folder (links not followed)."""
-    import stat
-
-    total = 0
-    if not path.is_dir():
-        with contextlib.suppress(OSError):
-            total = path.stat().st_size if path.is_file() else 0
-        return total
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                st = os.lstat(os.path.join(root, name))
-                total += st.st_size if stat.S_ISREG(st.st_mode) else 0
-    return total
