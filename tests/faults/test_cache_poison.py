@@ -265,7 +265,7 @@ def test_a_report_of_a_record_holding_an_undecodable_name_renders(case, tmp_path
 
 
 def test_outputs_reused_from_an_older_run_are_copies_it_keeps_its_bytes(case):
-    from pipetest_nb.engine.run import PipelineExecutor
+    from pipetest_nb.engine.executor import PipelineExecutor
 
     c = case(*_chain("def main(*a):\n    pass\n"))
     first_dir, _ = _run(c, cache=False)
