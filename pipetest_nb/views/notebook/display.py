@@ -2,8 +2,9 @@
 
 A ``PipelineDAG`` draws as a plain plotly ``Figure`` (the same layout and palette as the live
 ``DagGraph``) plus an HTML table of its steps for front ends without plotly. Results render as HTML
-tables from their attributes or their ``to_dict()``; every value is escaped and every list is
-bounded, so a huge or hostile value cannot break the page.
+tables from their attributes or their ``to_dict()`` (the ``notebook_display.html`` template, which
+escapes every value); every list, text and nesting is bounded here, so a huge or hostile value
+cannot break the page.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""The HTML of the debugger's tabs: pure functions from the run record (and files) to escaped HTML.
+"""The HTML of the debugger's tabs: pure functions from the run record (and files) to HTML.
 
-Kept apart from the widgets so each panel can be checked on its own, headless. Everything that comes
-from a step (log text, error messages, data values, column names, env) is escaped, and every list
-and text is bounded, so a huge or hostile output cannot break or stall the page.
+Kept apart from the widgets so each panel can be checked on its own, headless. The functions here
+pick and bound what a tab shows (every list and text is cut, so a huge or hostile output cannot
+break or stall the page); the ``notebook_*.html`` templates draw it, and they escape everything that
+comes from a step (log text, error messages, data values, column names, env).
 """
 
 from __future__ import annotations
