@@ -144,10 +144,13 @@ import json, os, sys
 from pathlib import Path
 
 received = {"name": __name__, "argv": sys.argv[1:], "cwd": os.getcwd(), "path0": sys.path[0],
-            "env": {k: v for k, v in os.environ.items() if k.startswith("PIPETEST_") or k in ("ROWS", "LABEL")}}
+            "env": {k: v for k, v in os.environ.items() if k.startswith("PIPETEST_") or k in ("ROWS", "API_TOKEN", "LABEL")}}
 with open(Path(__file__).parent / "received.jsonl", "a") as log:
     log.write(json.dumps(received) + "\\n")
 """
+
+
+SECRET = "s3cret-Xk9mQ2vL8pR4tN7w"  # read from the pipeline when the cell runs, never written into it
 
 
 def _recording_pipeline(root: Path, script: str, mode: str = "main") -> Path:
@@ -160,9 +163,9 @@ def _recording_pipeline(root: Path, script: str, mode: str = "main") -> Path:
         "first": {"script": "scripts/first.py", "outputs": {"out": {}}},
         "the-step": {"script": "scripts/recorder.py", "mode": mode,
                      "inputs": {"DATA": "first.out", "extra-file": {"path": "extra.csv"}},
-                     "outputs": {"model": {}}, "env": {"ROWS": "45", "LABEL": "a b"},
-                     "args": {"job_type": "training", "n": 3, "tags": ["a", "b"], "verbose": True,
-                              "quiet": False}}}}
+                     "outputs": {"model": {}}, "env": {"ROWS": "45", "API_TOKEN": SECRET, "LABEL": "a b"},
+                     "args": {"job_type": "training", "api_key": SECRET, "n": 3, "tags": ["a", "b"],
+                              "verbose": True, "quiet": False}}}}
     (root / "pipeline.json").write_text(json.dumps(spec))
     return root / "pipeline.json"
 
@@ -175,6 +178,7 @@ def _received_by_launchers_and_cell(tmp_path: Path, script: str, mode: str = "ma
         for isolation in ("inprocess", "subprocess"):
             assert session.run_step("the-step", isolation=isolation).success
         code = step_code(session, "the-step")
+    assert SECRET not in code
     cwd, environ, path = os.getcwd(), dict(os.environ), list(sys.path)
     try:
         exec(compile(code, "<load_step>", "exec"), {})  # the user runs the cell
@@ -195,8 +199,10 @@ def test_the_load_step_cell_calls_main_as_the_launchers_do(tmp_path, takes_logge
     inprocess, subprocess, cell = _received_by_launchers_and_cell(tmp_path, script)
     assert inprocess == subprocess == cell
     assert cell["module"] == "recorder" and cell["registered"] and cell["logger"] is takes_logger
-    assert cell["environ_vars"] == cell["os_environ"] == {"ROWS": "45", "LABEL": "a b"}
-    assert cell["job_args"] == {"job_type": "training", "n": 3, "tags": ["a", "b"], "verbose": True, "quiet": False}
+    assert cell["environ_vars"] == cell["os_environ"] == {"ROWS": "45", "API_TOKEN": SECRET, "LABEL": "a b"}
+    assert cell["job_args"] == {"job_type": "training", "api_key": SECRET, "n": 3, "tags": ["a", "b"],
+                                "verbose": True, "quiet": False}
+    assert list(cell["job_args"]) == list(inprocess["job_args"])  # in the same order
     assert set(cell["input_paths"]) == {"DATA", "extra-file"} and list(cell["output_paths"]) == ["model"]
     assert cell["input_paths"]["extra-file"] == str(tmp_path / "p" / "extra.csv")
     assert cell["cwd"] == str(tmp_path / "p") and cell["path0"] == str(tmp_path / "p" / "scripts")
@@ -206,5 +212,5 @@ def test_the_load_step_cell_runs_a_cli_script_as_the_launchers_do(tmp_path):
     inprocess, subprocess, cell = _received_by_launchers_and_cell(tmp_path, CLI_RECORDER, mode="cli")
     assert inprocess == subprocess == cell
     assert cell["name"] == "__main__"
-    assert cell["argv"] == ["--job_type", "training", "--n", "3", "--tags", "a", "b", "--verbose"]
-    assert {"ROWS", "LABEL", "PIPETEST_INPUT_DATA", "PIPETEST_INPUT_EXTRA_FILE", "PIPETEST_OUTPUT_MODEL"} == set(cell["env"])
+    assert cell["argv"] == ["--job_type", "training", "--api_key", SECRET, "--n", "3", "--tags", "a", "b", "--verbose"]
+    assert {"ROWS", "API_TOKEN", "LABEL", "PIPETEST_INPUT_DATA", "PIPETEST_INPUT_EXTRA_FILE", "PIPETEST_OUTPUT_MODEL"} == set(cell["env"])

@@ -163,7 +163,8 @@ def step_code(session: Any, step: str) -> str:
              f"input_paths = {_literal(call.input_paths)}", f"output_paths = {_literal(call.output_paths)}",
              f"environ_vars = {_literal({k: v for k, v in env.items() if k not in secrets})}"]
     if secret_args:
-        lines.append(f"args = {_literal({k: v for k, v in (args or {}).items() if k not in secret_args})}")
+        # the secrets' places are kept (None until filled in below): the arguments stay in the launcher's order
+        lines.append(f"args = {_literal({k: None if k in secret_args else v for k, v in (args or {}).items()})}")
     if secrets or secret_args:
         lines += _secret_lines(session, step, secrets, secret_args, args or {})
     lines += ["job_args = argparse.Namespace(**args)" if secret_args else
