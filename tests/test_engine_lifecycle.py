@@ -225,3 +225,52 @@ def test_executor_session_and_cli_record_the_same_settings(tmp_path):
     (run_dir,) = (tmp_path / "ws3" / "runs").iterdir()
     recorded.append(json.loads((run_dir / "run.json").read_text())["options"])
     assert recorded[0] == recorded[1] == recorded[2] == RunOptions().recorded()
+
+
+class Captured(BaseException):
+    """Raised by the stand-in for start_run once it has seen the options of an entry."""
+
+
+def test_all_five_entries_start_runs_with_the_same_defaults(tmp_path, monkeypatch):
+    """PipelineExecutor, Session, and the CLI's run, demo and cursus run: the options each one starts its
+    run with differ from RunOptions() only in the workspace and the documented defaults of its own."""
+    from pathlib import Path
+
+    import pipetest_nb.engine.executor
+    import pipetest_nb.engine.start
+    import pipetest_nb.session
+    from pipetest_nb.views.cli.main import main
+
+    seen: dict[str, RunOptions] = {}
+
+    def capture(name):
+        def start_run(dag, options=RunOptions(), **kwargs):  # noqa: B008
+            seen[name] = options
+            raise Captured
+
+        return start_run
+
+    dag = two_steps(tmp_path)
+    monkeypatch.setattr(pipetest_nb.engine.executor, "start_run", capture("executor"))
+    with pytest.raises(Captured):
+        PipelineExecutor(tmp_path / "ws").execute_pipeline(dag, data_source="files")
+    monkeypatch.setattr(pipetest_nb.session, "start_run", capture("session"))
+    with pytest.raises(Captured):
+        Session(dag, tmp_path / "ws", progress=False)
+    chain = Path(__file__).parent / "fixtures" / "cursus" / "chain"
+    commands = {"run": ["run", str(dag.source), "--workspace", str(tmp_path / "ws")],
+                "demo": ["demo", "--workspace", str(tmp_path / "demo")],
+                "cursus run": ["cursus", "run", str(chain / "pipeline_dag.json"), str(chain / "config.json"),
+                               "--contracts", str(chain / "contracts"), "--overrides", str(chain / "overrides.yaml"),
+                               "--workspace", str(tmp_path / "ws")]}
+    for name, argv in commands.items():
+        monkeypatch.setattr(pipetest_nb.engine.start, "start_run", capture(name))
+        with pytest.raises(Captured):
+            main(argv)
+    assert set(seen) == {"executor", "session", "run", "demo", "cursus run"}
+    own = {"executor": BATCH_API, "session": SESSION}
+    for name, used in seen.items():
+        expected = own.get(name, RunOptions())
+        if name == "executor":
+            expected = expected.replace(data_source="files")  # asked for explicitly above
+        assert used.replace(workspace=expected.workspace) == expected, name
