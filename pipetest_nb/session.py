@@ -112,8 +112,8 @@ class Replay:
 class Session:
     """An interactive run of a pipeline: ``step()``, ``run_all()``, ``run(until=...)``, ``replay()``..."""
 
-    def __init__(self, dag_or_path: PipelineDAG | str | os.PathLike | None, workspace: str | os.PathLike = DEFAULT_WORKSPACE,
-                 *, isolation: str | None = None, executor: Executor | None = None, cache: bool = SESSION.cache,
+    def __init__(self, dag_or_path: PipelineDAG | str | os.PathLike | None,
+                 workspace: str | os.PathLike = DEFAULT_WORKSPACE, *, isolation: str | None = None, executor: Executor | None = None, cache: bool = SESSION.cache,
                  data_source: str = SESSION.data_source, on_error: RecoveryStrategy | str = SESSION.on_error,
                  retry_backoff: float = SESSION.retry_backoff, checks: bool = SESSION.checks, progress: bool = True,
                  _reopen: str | os.PathLike | None = None, _overrides: dict[str, Any] | None = None):
@@ -124,6 +124,7 @@ class Session:
         self.events = EventBus(on_error=lambda *failure: self._run._subscriber_failed(*failure))
         if _reopen is not None:
             self._run = reopen_run(_reopen, subscribers=[self.events.publish], **(_overrides or {}))
+            self.options = self.options.replace(workspace=self._run.workspace.root)
         else:
             dag = dag_or_path if isinstance(dag_or_path, PipelineDAG) else PipelineDAG.load(Path(dag_or_path))
             self._run = start_run(dag, self.options, subscribers=[self.events.publish])
