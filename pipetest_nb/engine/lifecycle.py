@@ -17,6 +17,7 @@ run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pipetest_nb.engine.outside_writes import OutsideWrites
 from pipetest_nb.engine.prepare import changed_inputs, prepare_job, snapshot_inputs, tree_size
 from pipetest_nb.engine.recovery import Decision, RecoveryStrategy, internal_error
-from pipetest_nb.events import EventKind, StepStatus
+from pipetest_nb.events import Event, EventKind, StepStatus
 from pipetest_nb.exceptions import ContractError, RecordWriteError, UnknownStepError
 from pipetest_nb.launch.base import StepJob, StepOutcome
 from pipetest_nb.records.cache import CacheUnavailable, cache_key
@@ -210,12 +211,35 @@ class StepLifecycle:
                 now = time.time()
                 return StepOutcome(status=StepStatus.INTERRUPTED, error_type="interrupted",
                                    error_message="stopped before it started", started_at=now, finished_at=now)
-            outcome = launcher.launch(job, on_start=lambda pid, pgid: run._on_start(step, pid, pgid),
-                                      on_output=lambda stream, text: run._on_output(step, stream, text))
+            outcome = launcher.launch(job, on_start=self._on_start, on_output=self._on_output)
         finally:
             run._running.pop(step, None)
         outcome.extra["warnings"] = list(filter(None, [watch.changes()]))
         return outcome
+
+    def _on_start(self, pid: int, pgid: int | None) -> None:
+        """Record the process of a step that has one of its own: a later runner may have to kill it.
+
+        Its process waits for this record before it runs the script. From now on the run is stopped
+        with this process too (SIGTERM, SIGHUP, interpreter exit)."""
+        from pipetest_nb.launch._shutdown import watch
+
+        watch(self.run)
+        if pgid is None:
+            return  # in-process: the step is this process, nothing to record or kill
+        create_time = None
+        with contextlib.suppress(Exception):
+            import psutil
+
+            create_time = psutil.Process(pid).create_time()
+        self.run._emit(EventKind.STEP_STATUS, self.step, status=StepStatus.RUNNING, pid=pid, pgid=pgid,
+                       pid_create_time=create_time)
+
+    def _on_output(self, stream: str, text: str) -> None:
+        """A line the step printed, announced live (not recorded: the launcher keeps the logs)."""
+        run = self.run
+        run.bus.publish(Event(EventKind.STEP_OUTPUT, run.run_id, -1, time.time(), self.step,
+                              {"stream": stream, "text": text}))
 
     # -- outputs checked ---------------------------------------------------------------------------
 

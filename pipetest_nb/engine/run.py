@@ -217,26 +217,6 @@ class PipelineRun:
             self._emit(EventKind.SUBSCRIBER_FAILED, step, hold=not self.writer.attached,
                        subscriber=name, event_kind=kind, error=cap_text(error))
 
-    def _on_start(self, step: str, pid: int, pgid: int | None) -> None:
-        """Record the process of a step that has one of its own: a later runner may have to kill it.
-
-        Its process waits for this record before it runs the script. From now on the run is stopped
-        with this process too (SIGTERM, SIGHUP, interpreter exit)."""
-        _stop_with_this_process(self)
-        if pgid is None:
-            return  # in-process: the step is this process, nothing to record or kill
-        create_time = None
-        with contextlib.suppress(Exception):
-            import psutil
-
-            create_time = psutil.Process(pid).create_time()
-        self._emit(EventKind.STEP_STATUS, step, status=StepStatus.RUNNING, pid=pid, pgid=pgid,
-                   pid_create_time=create_time)
-
-    def _on_output(self, step: str, stream: str, text: str) -> None:
-        self.bus.publish(Event(EventKind.STEP_OUTPUT, self.run_id, -1, time.time(), step,
-                               {"stream": stream, "text": text}))
-
     def _block_downstream(self, step: str) -> None:
         for down in self.plan.downstream(step):
             if self.status_of(down) in RUNNABLE:
@@ -383,13 +363,6 @@ class PipelineRun:
             error=error, execution_plan=self.plan, total_duration=float(record.get("duration") or 0.0),
             steps=steps, run_id=self.run_id, run_dir=self.run_dir, root_failure=root,
             not_run=list(record.get("not_run") or []))
-
-
-def _stop_with_this_process(run: PipelineRun) -> None:
-    """Stop ``run``'s running steps if this process is terminated (SIGTERM, SIGHUP) or exits."""
-    from pipetest_nb.launch._shutdown import watch
-
-    watch(run)
 
 
 
