@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipetest_nb.exceptions import PipelineCycleError, UnknownStepError
-from pipetest_nb.spec.model import PipelineDAG, StepConfig
+from pipetest_nb.spec.model import PipelineDAG
+from pipetest_nb.spec.parts import StepConfig
 
 
 @dataclass

@@ -15,7 +15,8 @@ from pipelines import write_pipeline
 
 from pipetest_nb.events import EdgeState
 from pipetest_nb.exceptions import TableNotFoundError
-from pipetest_nb.spec.model import InputSpec, OutputSpec, PipelineDAG, TableSchema
+from pipetest_nb.spec.model import PipelineDAG
+from pipetest_nb.spec.parts import InputSpec, OutputSpec, TableSchema
 from pipetest_nb.validation.artifacts import frame, inspect_output, match_glob
 from pipetest_nb.validation.column_types import compare_types
 from pipetest_nb.validation.compatibility import (

@@ -8,7 +8,8 @@ import pytest
 from pipelines import write_pipeline
 
 from pipetest_nb.exceptions import SyntheticDataError
-from pipetest_nb.spec.model import InputSpec, PipelineDAG, TableSchema
+from pipetest_nb.spec.model import PipelineDAG
+from pipetest_nb.spec.parts import InputSpec, TableSchema
 from pipetest_nb.validation.artifacts import frame, inspect_output
 from pipetest_nb.validation.expectations.checks import validate_frame
 from pipetest_nb.validation.expectations.drafting import suite_from_frame, write_suite

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from pipetest_nb.cursus.contracts import CursusContract
-    from pipetest_nb.spec.model import StepConfig
+    from pipetest_nb.spec.parts import StepConfig
 
 _WORDS = {"input": "input", "output": "output", "env": "env var", "arg": "job argument"}
 

@@ -28,7 +28,8 @@ from pipetest_nb.cursus.matching import Binding, Producer, match_input, unbound_
 from pipetest_nb.cursus.overrides import CursusOverrides, read_overrides
 from pipetest_nb.cursus.scan import ScriptUsage, scan_script
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
-from pipetest_nb.spec.model import PipelineDAG, StepConfig
+from pipetest_nb.spec.model import PipelineDAG
+from pipetest_nb.spec.parts import StepConfig
 from pipetest_nb.text import did_you_mean
 
 #: Bindings below this confidence are reported for the user to confirm instead of being taken.

@@ -24,7 +24,8 @@ from pipetest_nb.records.record import edge_key
 if TYPE_CHECKING:
     from pipetest_nb.launch.base import StepJob
     from pipetest_nb.records.writer import RunWriter
-    from pipetest_nb.spec.model import OutputSpec, PipelineDAG, StepConfig
+    from pipetest_nb.spec.model import PipelineDAG
+    from pipetest_nb.spec.parts import OutputSpec, StepConfig
     from pipetest_nb.validation.artifacts import OutputInfo
     from pipetest_nb.validation.compatibility import DataCompatibilityReport
 

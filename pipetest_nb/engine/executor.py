@@ -12,7 +12,8 @@ from pipetest_nb.engine.options import BATCH_API, STEP_API, RunOptions
 from pipetest_nb.engine.results import PipelineExecutionResult, StepResult
 from pipetest_nb.engine.run import PipelineRun
 from pipetest_nb.engine.start import run_selected, start_run
-from pipetest_nb.spec.model import InputSpec, PipelineDAG, StepConfig
+from pipetest_nb.spec.model import PipelineDAG
+from pipetest_nb.spec.parts import InputSpec, StepConfig
 from pipetest_nb.spec.policy import RecoveryStrategy
 
 

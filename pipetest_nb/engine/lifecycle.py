@@ -30,7 +30,7 @@ from pipetest_nb.exceptions import ContractError, RecordWriteError, UnknownStepE
 from pipetest_nb.launch.base import StepJob, StepOutcome
 from pipetest_nb.records.cache import CacheUnavailable, cache_key
 from pipetest_nb.records.masking import mask_args, mask_env, mask_error
-from pipetest_nb.spec.model import StepConfig
+from pipetest_nb.spec.parts import StepConfig
 from pipetest_nb.text import cap_text
 
 if TYPE_CHECKING:

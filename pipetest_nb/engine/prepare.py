@@ -12,7 +12,7 @@ from pipetest_nb.events import StepStatus
 from pipetest_nb.exceptions import PipetestError
 from pipetest_nb.launch.base import StepJob
 from pipetest_nb.records.masking import step_secrets
-from pipetest_nb.spec.model import InputSpec, StepConfig
+from pipetest_nb.spec.parts import InputSpec, StepConfig
 
 if TYPE_CHECKING:
     from pipetest_nb.engine.run import PipelineRun

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any
 
 from pipetest_nb.events import StepStatus
-from pipetest_nb.spec.model import StepConfig
+from pipetest_nb.spec.parts import StepConfig
 from pipetest_nb.spec.policy import ERROR_TYPES, RecoveryStrategy
 from pipetest_nb.text import cap_text, safe_str
 

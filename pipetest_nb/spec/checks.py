@@ -7,9 +7,9 @@ from typing import Any
 
 from pipetest_nb.spec.documents import line_of
 from pipetest_nb.spec.keys import EXPECTATION_FAILURE_ACTIONS
-from pipetest_nb.spec.model import EdgeSpec, StepConfig
 from pipetest_nb.spec.names import suite_name_problem
 from pipetest_nb.spec.parse_values import choice
+from pipetest_nb.spec.parts import EdgeSpec, StepConfig
 from pipetest_nb.spec.problems import Problems, suggest
 
 

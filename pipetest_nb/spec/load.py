@@ -1,7 +1,9 @@
 """Loading a pipeline from a YAML or JSON file, a dict or a networkx graph.
 
 Every loader ends in ``parse_pipeline``, which reads the whole file-shaped mapping and raises one
-``PipelineSpecError`` with every problem found. Paths in a file are relative to the file.
+``PipelineSpecError`` with every problem found. Paths in a file are relative to the file. The
+loaders return a ``PipelineDAG``'s fields, not the object, so that this module needs only its parts
+(``PipelineDAG``'s classmethods call it and build the object).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
 from pipetest_nb.spec.checks import check_references, parse_edges
 from pipetest_nb.spec.documents import UnreadableDocument, line_of, read_document
-from pipetest_nb.spec.model import PipelineDAG, StepConfig
 from pipetest_nb.spec.names import name_problem
 from pipetest_nb.spec.parse_step import parse_step
 from pipetest_nb.spec.parse_values import optional_str, parse_defaults, str_list
+from pipetest_nb.spec.parts import StepConfig
 from pipetest_nb.spec.problems import Problems
 from pipetest_nb.spec.serialize import step_to_dict
 
@@ -38,7 +40,7 @@ def read_text(path: Path) -> str:
                                 source=str(path)) from None
 
 
-def from_yaml(path: Path) -> PipelineDAG:
+def from_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     from pipetest_nb.spec.documents import DocumentLimitError, load_yaml
@@ -61,7 +63,7 @@ def from_yaml(path: Path) -> PipelineDAG:
     return parse_pipeline(Problems(path.parent.absolute(), path), data)
 
 
-def from_json(path: Path) -> PipelineDAG:
+def from_json(path: Path) -> dict[str, Any]:
     text = read_text(path)
     duplicates: list[str] = []
 
@@ -88,14 +90,14 @@ def from_json(path: Path) -> PipelineDAG:
     return parse_pipeline(p, data)
 
 
-def from_dict(data: dict[str, Any], base_dir: str | os.PathLike | None, check_files: bool) -> PipelineDAG:
+def from_dict(data: dict[str, Any], base_dir: str | os.PathLike | None, check_files: bool) -> dict[str, Any]:
     base = Path(base_dir).absolute() if base_dir is not None else Path.cwd()
     p = Problems(base, None, check_files=check_files)
     p.check_shape(data)  # before deepcopy, which would recurse through any depth
     return parse_pipeline(p, copy.deepcopy(data))
 
 
-def from_networkx(graph: nx.DiGraph, base_dir: str | os.PathLike | None) -> PipelineDAG:
+def from_networkx(graph: nx.DiGraph, base_dir: str | os.PathLike | None) -> dict[str, Any]:
     """Nodes carry a ``config`` StepConfig or step-file keys; graph edges that no input binding explains
     become ``depends_on`` entries."""
     steps: dict[str, Any] = {}
@@ -129,8 +131,8 @@ def _binding_producer(value: Any, steps: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_pipeline(p: Problems, data: Any) -> PipelineDAG:
-    """A file-shaped mapping as a ``PipelineDAG``; raises with every problem found in it."""
+def parse_pipeline(p: Problems, data: Any) -> dict[str, Any]:
+    """A file-shaped mapping as the fields of a ``PipelineDAG``; raises with every problem found in it."""
     p.check_shape(data)
     if not isinstance(data, dict):
         p.problem("a pipeline must be a mapping with a 'steps' key", hint="start the file with 'name:' and 'steps:'")
@@ -147,8 +149,8 @@ def parse_pipeline(p: Problems, data: Any) -> PipelineDAG:
     steps = _steps(p, data)
     edges = parse_edges(p, data.get("edges"), steps, line_of(data, "edges"))
     p.fail_if_any()
-    return PipelineDAG(name=name, steps=steps, edges=edges, defaults=defaults, preload=tuple(preload),
-                       description=description, base_dir=p.base_dir, source=p.source)
+    return {"name": name, "steps": steps, "edges": edges, "defaults": defaults, "preload": tuple(preload),
+            "description": description, "base_dir": p.base_dir, "source": p.source}
 
 
 def _steps(p: Problems, data: dict) -> dict[str, StepConfig]:

@@ -6,9 +6,9 @@ from typing import Any
 
 from pipetest_nb.spec.documents import line_of
 from pipetest_nb.spec.keys import FORMATS, TABULAR_FORMATS
-from pipetest_nb.spec.model import InputSpec, OutputSpec, TableSchema
 from pipetest_nb.spec.names import MAX_NAME_BYTES, brief, name_problem
 from pipetest_nb.spec.parse_values import choice, optional_str, str_list
+from pipetest_nb.spec.parts import InputSpec, OutputSpec, TableSchema
 from pipetest_nb.spec.problems import Problems
 
 

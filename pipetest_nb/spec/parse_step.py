@@ -8,7 +8,6 @@ from typing import Any
 
 from pipetest_nb.spec.documents import line_of
 from pipetest_nb.spec.keys import ISOLATIONS, MODES, allowed
-from pipetest_nb.spec.model import StepConfig
 from pipetest_nb.spec.parse_io import parse_inputs, parse_outputs
 from pipetest_nb.spec.parse_values import (
     choice,
@@ -20,6 +19,7 @@ from pipetest_nb.spec.parse_values import (
     str_list,
     timeout,
 )
+from pipetest_nb.spec.parts import StepConfig
 from pipetest_nb.spec.problems import Problems, suggest
 
 

@@ -19,8 +19,8 @@ from pipetest_nb.spec.keys import (
     MODES,
     ON_ERROR_KEYS,
 )
-from pipetest_nb.spec.model import PipelineDefaults
 from pipetest_nb.spec.names import brief
+from pipetest_nb.spec.parts import PipelineDefaults
 from pipetest_nb.spec.policy import ERROR_TYPES, STRATEGY_NAMES
 from pipetest_nb.spec.problems import Problems, suggest
 

@@ -15,14 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pipetest_nb.spec.keys import allowed
 
 if TYPE_CHECKING:
-    from pipetest_nb.spec.model import (
-        EdgeSpec,
-        InputSpec,
-        OutputSpec,
-        PipelineDAG,
-        PipelineDefaults,
-        StepConfig,
-    )
+    from pipetest_nb.spec.model import PipelineDAG
+    from pipetest_nb.spec.parts import EdgeSpec, InputSpec, OutputSpec, PipelineDefaults, StepConfig
 
 
 def relative(path: Path, base: Path) -> str:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from pipetest_nb.spec.model import OutputSpec
+    from pipetest_nb.spec.parts import OutputSpec
 
 SPLIT_NAMES = ("train", "training", "val", "valid", "validation", "test", "testing", "calibration", "holdout",
                "dev", "eval")

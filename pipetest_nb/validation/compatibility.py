@@ -17,7 +17,8 @@ from pipetest_nb.validation.artifacts import MAX_LISTED, OutputInfo, inspect_out
 from pipetest_nb.validation.column_types import compare_types
 
 if TYPE_CHECKING:
-    from pipetest_nb.spec.model import InputSpec, OutputSpec, PipelineDAG
+    from pipetest_nb.spec.model import PipelineDAG
+    from pipetest_nb.spec.parts import InputSpec, OutputSpec
 
 
 @dataclass

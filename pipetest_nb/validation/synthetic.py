@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from pipetest_nb.spec.model import InputSpec, PipelineDAG
+    from pipetest_nb.spec.model import PipelineDAG
+    from pipetest_nb.spec.parts import InputSpec
 
 DEFAULT_ROWS = 1000
 _DEFAULT_TIME_RANGE = ("2024-01-01T00:00:00", "2024-12-31T23:59:59")

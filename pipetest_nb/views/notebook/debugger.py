@@ -9,7 +9,6 @@ The replay slider moves the graph and the tabs to the state of a recorded run af
 
 from __future__ import annotations
 
-import copy
 import os
 import shlex
 import threading
@@ -26,7 +25,7 @@ from pipetest_nb.records.workspace import Workspace
 from pipetest_nb.session import DEFAULT_WORKSPACE, Session
 from pipetest_nb.spec.model import PipelineDAG
 from pipetest_nb.views.notebook.graph import DagGraph
-from pipetest_nb.views.notebook.inspector import Inspector, RunView
+from pipetest_nb.views.notebook.inspector import Inspector, RunView, snapshot_record
 from pipetest_nb.views.notebook.messages import (
     error_message,
     message,
@@ -375,7 +374,7 @@ class Debugger(widgets.VBox):
     def _view(self, record: dict[str, Any] | None = None, event: int | None = None) -> RunView:
         session = self._need()
         return RunView(dag=session.dag, plan=session.plan,
-                       record=record if record is not None else _snapshot(session.record),
+                       record=record if record is not None else snapshot_record(session.record),
                        run_dir=session.run_dir, live_logs=self._live_logs, event=event)
 
     # -- the background worker -------------------------------------------------------------------
@@ -489,13 +488,3 @@ class Debugger(widgets.VBox):
             raise PipetestError(f"{action}: select a step (or an edge) in the graph first")
         kind, value = self.selection
         return value if kind == "step" else value[0].split(".", 1)[0]
-
-
-def _snapshot(record: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the live record; another thread may be updating it while we copy, so retry."""
-    for _ in range(5):
-        try:
-            return copy.deepcopy(record)
-        except RuntimeError:  # "dictionary changed size during iteration"
-            continue
-    return copy.deepcopy(record)

@@ -8,6 +8,7 @@ in place and the others still work.
 
 from __future__ import annotations
 
+import copy
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -223,3 +224,12 @@ class Inspector:
         except Exception:
             return panels.error_html(traceback.format_exc())
 
+
+def snapshot_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the live record; another thread may be updating it while we copy, so retry."""
+    for _ in range(5):
+        try:
+            return copy.deepcopy(record)
+        except RuntimeError:  # "dictionary changed size during iteration"
+            continue
+    return copy.deepcopy(record)

@@ -21,7 +21,8 @@ from pipetest_nb.views.notebook.layout import BADGE_COLOURS
 from pipetest_nb.views.templating import render
 
 if TYPE_CHECKING:
-    from pipetest_nb.spec.model import PipelineDAG, StepConfig
+    from pipetest_nb.spec.model import PipelineDAG
+    from pipetest_nb.spec.parts import StepConfig
     from pipetest_nb.views.notebook.pages import Page
 
 LOG_CHARS = 20_000  # characters of each log shown (its tail)
