@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipetest_nb.cursus.documents import fail, read_yaml_or_json
-from pipetest_nb.cursus.environment import env_text
+from pipetest_nb.cursus.documents import env_text, fail, read_yaml_or_json
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
 
 _CONTRACT_CALL = re.compile(r"ScriptContract$")

@@ -188,3 +188,14 @@ def read_cursus_config(source: str | os.PathLike | Mapping[str, Any]) -> CursusC
             specific[str(step)] = dict(fields)
     fail(problems, file)
     return CursusConfig(dict(shared), specific, dict(metadata), file)
+
+
+def env_text(value: Any) -> str | None:
+    """An env var value as the script will see it; None for a missing value."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return json.dumps(value)

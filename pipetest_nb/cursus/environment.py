@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from pipetest_nb.cursus.contracts import CursusContract
+from pipetest_nb.cursus.contracts import CursusContract
+from pipetest_nb.cursus.documents import env_text
 
 #: Config fields that feed an env var of another name. A field with the env var's own name, in any
 #: case (``label_field`` -> ``LABEL_FIELD``), always does; these are the extra, documented pairs.
@@ -22,17 +22,6 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "CATEGORICAL_COLUMNS": ("cat_field_list",),
     "NUMERICAL_COLUMNS": ("tab_field_list",),
 }
-
-
-def env_text(value: Any) -> str | None:
-    """An env var value as the script will see it; None for a missing value."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return json.dumps(value)
 
 
 def _is_scalar_list(value: Any) -> bool:

@@ -17,13 +17,14 @@ import fnmatch
 import os
 import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.exceptions import TableNotFoundError
 from pipetest_nb.files import display_path, special_kind
 from pipetest_nb.validation.readers import (
+    FileInfo,
     InspectionTimeout,
     detect_format,
     is_data_format,
@@ -71,36 +72,6 @@ def _match_parts(parts: list[str], pats: list[str]) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Inspection
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FileInfo:
-    """One file of an output: format and size; for data files also columns, types and rows."""
-
-    path: str
-    format: str
-    size: int
-    tabular: bool = False
-    columns: list[str] | None = None
-    column_types: dict[str, str] = field(default_factory=dict)
-    rows: int | None = None
-    error: str | None = None
-    json_lines: bool = False
-    link: str | None = None  # a symbolic link: its target, as written in the link
-    special: str | None = None  # FIFO, device or socket: never opened
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"format": self.format, "size": self.size}
-        if self.tabular:
-            out["schema"] = {"columns": list(self.columns or []), "column_types": dict(self.column_types)}
-            out["rows"] = self.rows
-        if self.error:
-            out["error"] = self.error
-        if self.link is not None:
-            out["link"] = display_path(self.link)
-        if self.special:
-            out["special"] = self.special
-        return out
 
 
 @dataclass

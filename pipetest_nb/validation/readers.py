@@ -12,16 +12,46 @@ import gzip
 import io
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from pipetest_nb.files import open_regular
+from pipetest_nb.files import display_path, open_regular
 from pipetest_nb.validation.column_types import arrow_type_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from pipetest_nb.validation.artifacts import FileInfo
+
+@dataclass
+class FileInfo:
+    """One file of an output: format and size; for data files also columns, types and rows."""
+
+    path: str
+    format: str
+    size: int
+    tabular: bool = False
+    columns: list[str] | None = None
+    column_types: dict[str, str] = field(default_factory=dict)
+    rows: int | None = None
+    error: str | None = None
+    json_lines: bool = False
+    link: str | None = None  # a symbolic link: its target, as written in the link
+    special: str | None = None  # FIFO, device or socket: never opened
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": self.format, "size": self.size}
+        if self.tabular:
+            out["schema"] = {"columns": list(self.columns or []), "column_types": dict(self.column_types)}
+            out["rows"] = self.rows
+        if self.error:
+            out["error"] = self.error
+        if self.link is not None:
+            out["link"] = display_path(self.link)
+        if self.special:
+            out["special"] = self.special
+        return out
+
 
 SAMPLE_BYTES = 1 << 20  # csv/json types come from the first MiB
 COUNT_ROWS_MAX_BYTES = 1 << 30  # csv line counting stops being worth it beyond this
