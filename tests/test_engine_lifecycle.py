@@ -274,3 +274,21 @@ def test_all_five_entries_start_runs_with_the_same_defaults(tmp_path, monkeypatc
         if name == "executor":
             expected = expected.replace(data_source="files")  # asked for explicitly above
         assert used.replace(workspace=expected.workspace) == expected, name
+
+
+def test_a_steps_lifecycle_sees_its_run_only_through_run_context(tmp_path):
+    """lifecycle, prepare and outside_writes never import the run loop, not even for typing; they use
+    none of its private members, and PipelineRun has every member of ``RunContext``."""
+    import inspect
+
+    import grimp
+
+    from pipetest_nb.engine import context, outside_writes, prepare
+
+    graph = grimp.build_graph("pipetest_nb", exclude_type_checking_imports=False, cache_dir=None)
+    for module in (lifecycle, prepare, outside_writes, context):
+        assert "pipetest_nb.engine.run" not in graph.find_modules_directly_imported_by(module.__name__)
+        assert "run._" not in inspect.getsource(module), module.__name__
+    run, _ = run_with_hook(tmp_path, two_steps(tmp_path))
+    members = {n for n in vars(context.RunContext) if not n.startswith("_")} | set(context.RunContext.__annotations__)
+    assert {n for n in members if not hasattr(run, n)} == set()

@@ -34,13 +34,13 @@ from pipetest_nb.spec.parts import StepConfig
 from pipetest_nb.text import cap_text
 
 if TYPE_CHECKING:
+    from pipetest_nb.engine.context import RunContext
     from pipetest_nb.engine.results import StepResult
-    from pipetest_nb.engine.run import PipelineRun
 
 INTERRUPTED_BY_USER = "interrupted by the user (KeyboardInterrupt)"
 
 
-def run_step(run: PipelineRun, step: str, isolation: str | None = None) -> StepResult:
+def run_step(run: RunContext, step: str, isolation: str | None = None) -> StepResult:
     """Run one step now (its dependencies must be done), attempt after attempt as its error policy says."""
     if step not in run.plan.step_configs:
         raise UnknownStepError(step, run.plan.execution_order)
@@ -53,14 +53,14 @@ def run_step(run: PipelineRun, step: str, isolation: str | None = None) -> StepR
         if not decision.again:
             return run.step_result(step)
         if decision.wait is not None:
-            run._stop.wait(decision.wait)
+            run.sleep(decision.wait)
         config = decision.config or config
 
 
 class StepLifecycle:
     """One attempt at one step, from STEP_STARTED to STEP_FINISHED (the latter in ``finally``)."""
 
-    def __init__(self, run: PipelineRun, step: str, config: StepConfig, isolation: str, attempt: int):
+    def __init__(self, run: RunContext, step: str, config: StepConfig, isolation: str, attempt: int):
         self.run, self.step, self.config, self.isolation, self.attempt = run, step, config, isolation, attempt
         self.finished: dict[str, Any] = {}
         self.decision = Decision()
@@ -70,15 +70,15 @@ class StepLifecycle:
         run = self.run
         run.writer.attach()
         job, problems = prepare_job(run, self.step, self.config)
-        run._emit(EventKind.STEP_STARTED, self.step, script=job.script, mode=job.mode, isolation=self.isolation,
-                  inputs=job.input_paths, outputs=job.output_paths,
-                  env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets))
+        run.emit(EventKind.STEP_STARTED, self.step, script=job.script, mode=job.mode, isolation=self.isolation,
+                 inputs=job.input_paths, outputs=job.output_paths,
+                 env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets))
         self._call_hooks("before_step", step=self.step, attempt=self.attempt, isolation=self.isolation)
         error: BaseException | None = None
         try:
             self.finished = _capped(self._attempt(job, problems))
             self.decision = run.errors.decide(self.step, self.config, self.finished, self.attempt,
-                                              stopping=run._stop.is_set(),
+                                              stopping=run.stopping,
                                               restore_cached=lambda: self._restore_cached(job))
         except (KeyboardInterrupt, RecordWriteError) as exc:
             error = exc
@@ -127,9 +127,9 @@ class StepLifecycle:
         if not isinstance(error, RecordWriteError):
             self._record()
         if self.decision.block:
-            run._block_downstream(self.step)
+            run.block_downstream(self.step)
         if self.decision.halt:
-            run._halt = True  # fail_pipeline, pause, Ctrl-C or Stop: start nothing else
+            run.halt()  # fail_pipeline, pause, Ctrl-C or Stop: start nothing else
         self._call_hooks("after_step", step=self.step, status=self.finished.get("status", StepStatus.FAILED),
                          error=self.finished.get("error_message") or (str(error) if error else None),
                          error_type=self.finished.get("error_type"),
@@ -139,12 +139,12 @@ class StepLifecycle:
     def _record(self) -> None:
         """The STEP_FINISHED event; if recording it raises, an internal error is recorded in its place."""
         try:
-            self.run._emit(EventKind.STEP_FINISHED, self.step, **self.finished)
+            self.run.emit(EventKind.STEP_FINISHED, self.step, **self.finished)
         except RecordWriteError:
             raise
         except Exception as exc:
             failure = internal_error(exc, "recording the step's end")
-            self.run._emit(EventKind.STEP_FINISHED, self.step, metrics=self.finished.get("metrics") or {}, **failure)
+            self.run.emit(EventKind.STEP_FINISHED, self.step, metrics=self.finished.get("metrics") or {}, **failure)
             self.finished = {**self.finished, **failure}
             self.decision = Decision(block=True, halt=True)
 
@@ -204,16 +204,12 @@ class StepLifecycle:
         """Hand the job to its launcher, watching for writes outside the step's outputs."""
         run, step = self.run, self.step
         watch = OutsideWrites.for_step(run, step, job)
-        launcher = run._launcher(self.isolation)
-        run._running[step] = launcher
-        try:
-            if run._stop.is_set():
+        with run.launching(step, self.isolation) as launcher:
+            if run.stopping:
                 now = time.time()
                 return StepOutcome(status=StepStatus.INTERRUPTED, error_type="interrupted",
                                    error_message="stopped before it started", started_at=now, finished_at=now)
             outcome = launcher.launch(job, on_start=self._on_start, on_output=self._on_output)
-        finally:
-            run._running.pop(step, None)
         outcome.extra["warnings"] = list(filter(None, [watch.changes()]))
         return outcome
 
@@ -232,8 +228,8 @@ class StepLifecycle:
             import psutil
 
             create_time = psutil.Process(pid).create_time()
-        self.run._emit(EventKind.STEP_STATUS, self.step, status=StepStatus.RUNNING, pid=pid, pgid=pgid,
-                       pid_create_time=create_time)
+        self.run.emit(EventKind.STEP_STATUS, self.step, status=StepStatus.RUNNING, pid=pid, pgid=pgid,
+                      pid_create_time=create_time)
 
     def _on_output(self, stream: str, text: str) -> None:
         """A line the step printed, announced live (not recorded: the launcher keeps the logs)."""

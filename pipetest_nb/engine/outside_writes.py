@@ -28,7 +28,7 @@ from pipetest_nb.events import StepStatus
 from pipetest_nb.files import display_path
 
 if TYPE_CHECKING:
-    from pipetest_nb.engine.run import PipelineRun
+    from pipetest_nb.engine.context import RunContext
     from pipetest_nb.launch.base import StepJob
 
 #: Paths named in one warning; the rest are counted.
@@ -100,7 +100,7 @@ class OutsideWrites:
         return cls(step, Path(run_dir), roots, {os.path.abspath(p) for p in inputs}, states)
 
     @classmethod
-    def for_step(cls, run: PipelineRun, step: str, job: StepJob) -> OutsideWrites:
+    def for_step(cls, run: RunContext, step: str, job: StepJob) -> OutsideWrites:
         """The picture before a step of ``run`` starts: settled steps and the cache entries they used."""
         settled = [s for s, status in run.statuses.items() if status in _SETTLED]
         keys = [run.writer.record.steps.get(s, {}).get("cache_key") for s in settled]

@@ -15,10 +15,10 @@ from pipetest_nb.records.masking import step_secrets
 from pipetest_nb.spec.parts import InputSpec, StepConfig
 
 if TYPE_CHECKING:
-    from pipetest_nb.engine.run import PipelineRun
+    from pipetest_nb.engine.context import RunContext
 
 
-def prepare_job(run: PipelineRun, step: str, config: StepConfig) -> tuple[StepJob, list[str]]:
+def prepare_job(run: RunContext, step: str, config: StepConfig) -> tuple[StepJob, list[str]]:
     """The job a launcher runs: input paths (generated, if synthetic), fresh output folders; and the problems
     that keep it from running (missing inputs, no script)."""
     problems: list[str] = []
@@ -45,7 +45,7 @@ def prepare_job(run: PipelineRun, step: str, config: StepConfig) -> tuple[StepJo
     return job, problems
 
 
-def _input_path(run: PipelineRun, step: str, name: str, spec: InputSpec, problems: list[str]) -> Path | None:
+def _input_path(run: RunContext, step: str, name: str, spec: InputSpec, problems: list[str]) -> Path | None:
     folder = run.writer.folder
     if spec.source:
         producer, output = spec.producer, spec.output

@@ -69,8 +69,8 @@ def take_over_when_written(run: PipelineRun, alive: bool) -> None:
                  if entry.get("status") == StepStatus.RUNNING}
     if not alive:
         for step in leftovers:
-            run._emit(EventKind.STEP_FINISHED, step, hold=True, status=StepStatus.INTERRUPTED,
-                       error_type="interrupted", error_message=reason)
+            run.emit(EventKind.STEP_FINISHED, step, hold=True, status=StepStatus.INTERRUPTED,
+                     error_type="interrupted", error_message=reason)
 
     def take_over() -> None:
         killed = [step for step, entry in leftovers.items() if _kill_leftover(entry)]
@@ -78,9 +78,9 @@ def take_over_when_written(run: PipelineRun, alive: bool) -> None:
             if entry.get("status") == StepStatus.RUNNING:
                 if step not in killed and _kill_leftover(entry):
                     killed.append(step)
-                run._emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED,
-                           error_type="interrupted", error_message=reason)
-        run._emit(EventKind.RUN_REOPENED, pid=os.getpid(), killed_leftovers=killed)
+                run.emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED,
+                         error_type="interrupted", error_message=reason)
+        run.emit(EventKind.RUN_REOPENED, pid=os.getpid(), killed_leftovers=killed)
 
     run.writer.on_attach(take_over)
 

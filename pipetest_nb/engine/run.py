@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -76,11 +76,11 @@ class PipelineRun:
         self._unmet: dict[str, int] = {}
         self._ready: set[str] = set()
         self._unfinished = False  # something was recorded since the last RUN_FINISHED
-        self.checks = EdgeChecks(dag, self._emit, lambda: self.writer, enabled=options.checks)
+        self.checks = EdgeChecks(dag, self.emit, lambda: self.writer, enabled=options.checks)
         if writer is None:
             self.writer = self.workspace.create_run(dag.name)
             self._index_readiness()
-            self._emit(EventKind.RUN_STARTED, hold=True, **self._run_header())  # written when a step starts
+            self.emit(EventKind.RUN_STARTED, hold=True, **self._run_header())  # written when a step starts
         else:
             self.writer = writer
             self._index_readiness()
@@ -127,7 +127,7 @@ class PipelineRun:
         else:
             self._ready.discard(step)
 
-    def _emit(self, kind: str, step: str | None = None, *, hold: bool = False, **data: Any) -> None:
+    def emit(self, kind: str, step: str | None = None, *, hold: bool = False, **data: Any) -> None:
         """Record and announce one event; ``hold`` keeps it in memory until something runs in the run."""
         with self.writer._lock:
             before = self.status_of(step) if step in self._unmet else None
@@ -178,6 +178,16 @@ class PipelineRun:
                     self._launchers[isolation] = get_launcher(isolation)
             return self._launchers[isolation]
 
+    @contextlib.contextmanager
+    def launching(self, step: str, isolation: str) -> Iterator[Launcher]:
+        """The launcher for ``isolation``, known as running ``step`` meanwhile (so that ``stop`` reaches it)."""
+        launcher = self._launcher(isolation)
+        self._running[step] = launcher
+        try:
+            yield launcher
+        finally:
+            self._running.pop(step, None)
+
     @property
     def last_exception(self) -> BaseException | None:
         """The exception of the last step that failed in-process (for a post-mortem debugger)."""
@@ -214,13 +224,14 @@ class PipelineRun:
         warnings.warn(f"pipetest: subscriber {name} failed on a {kind} event and was kept: "
                       f"{error.strip().splitlines()[-1] if error.strip() else error}", PipetestWarning, stacklevel=3)
         with contextlib.suppress(Exception):
-            self._emit(EventKind.SUBSCRIBER_FAILED, step, hold=not self.writer.attached,
-                       subscriber=name, event_kind=kind, error=cap_text(error))
+            self.emit(EventKind.SUBSCRIBER_FAILED, step, hold=not self.writer.attached,
+                      subscriber=name, event_kind=kind, error=cap_text(error))
 
-    def _block_downstream(self, step: str) -> None:
+    def block_downstream(self, step: str) -> None:
+        """Mark the steps after ``step`` that have not run as blocked by it."""
         for down in self.plan.downstream(step):
             if self.status_of(down) in RUNNABLE:
-                self._emit(EventKind.STEP_STATUS, down, status=StepStatus.BLOCKED, blocked_by=step)
+                self.emit(EventKind.STEP_STATUS, down, status=StepStatus.BLOCKED, blocked_by=step)
 
     def step_result(self, step: str) -> StepResult:
         """The result of a step as the record has it now."""
@@ -290,6 +301,19 @@ class PipelineRun:
                     results.append(future.result())
         return results
 
+    @property
+    def stopping(self) -> bool:
+        """Whether ``stop`` was called since the last ``run`` began."""
+        return self._stop.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the run is stopped meanwhile (a retry's backoff)."""
+        self._stop.wait(seconds)
+
+    def halt(self) -> None:
+        """Start no further step in this ``run`` (fail_pipeline, pause, Ctrl-C, Stop)."""
+        self._halt = True
+
     def stop(self) -> None:
         """Kill every running step (its whole process tree) and start nothing new.
 
@@ -312,14 +336,14 @@ class PipelineRun:
     def _mark_interrupted(self, reason: str) -> None:
         for step, status in self.statuses.items():
             if status == StepStatus.RUNNING:
-                self._emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED, error_type="interrupted",
-                           error_message=reason)
+                self.emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED, error_type="interrupted",
+                          error_message=reason)
 
     def reset_steps(self, steps: list[str]) -> None:
         """Make steps runnable again (pending), e.g. before re-running a failed step and what follows."""
         for step in steps:
             if self.status_of(step) != StepStatus.PENDING:
-                self._emit(EventKind.STEP_STATUS, step, status=StepStatus.PENDING)
+                self.emit(EventKind.STEP_STATUS, step, status=StepStatus.PENDING)
 
     def finish(self) -> None:
         """Summarise the run in the record: status, root failure first, then the steps it kept from running."""
@@ -344,8 +368,8 @@ class PipelineRun:
             status = "succeeded"
         if not self._unfinished and (not self.run_dir.exists() or self.record.get("status") == status):
             return  # nothing ran since the run was made, opened or last finished, and its summary holds
-        self._emit(EventKind.RUN_FINISHED, status=status, root_failure=root, not_run=not_run if failed else [],
-                   other_failures=failed[1:], duration=round(self._active_time, 6))
+        self.emit(EventKind.RUN_FINISHED, status=status, root_failure=root, not_run=not_run if failed else [],
+                  other_failures=failed[1:], duration=round(self._active_time, 6))
         self.writer.flush()
 
     def result(self, requested: list[str] | None = None) -> PipelineExecutionResult:

@@ -59,6 +59,6 @@ def reuse_upstream(run: PipelineRun, steps: list[str]) -> None:
                 raise PipetestError(f"cannot reuse output '{name}' of step '{step}' from run {record.run_id}: "
                                     f"{exc}; run the step instead (e.g. without --from)") from exc
             outputs[name] = str(target)
-        run._emit(EventKind.STEP_FINISHED, step, status=StepStatus.CACHED, cached_from=record.run_id,
-                  outputs=outputs, metrics=entry.get("metrics") or {},
-                  warnings=[f"outputs reused from run {record.run_id}"])
+        run.emit(EventKind.STEP_FINISHED, step, status=StepStatus.CACHED, cached_from=record.run_id,
+                 outputs=outputs, metrics=entry.get("metrics") or {},
+                 warnings=[f"outputs reused from run {record.run_id}"])
