@@ -274,7 +274,7 @@ class PipelineRun:
                 results = self._run_parallel(allowed, jobs, isolation)
         except KeyboardInterrupt:
             self.stop()
-            self._mark_interrupted(INTERRUPTED_BY_USER)
+            self.mark_interrupted(INTERRUPTED_BY_USER)
             raise
         finally:
             self._active_time += time.monotonic() - started
@@ -333,7 +333,7 @@ class PipelineRun:
                 break
             time.sleep(0.01)
 
-    def _mark_interrupted(self, reason: str) -> None:
+    def mark_interrupted(self, reason: str) -> None:
         for step, status in self.statuses.items():
             if status == StepStatus.RUNNING:
                 self.emit(EventKind.STEP_FINISHED, step, status=StepStatus.INTERRUPTED, error_type="interrupted",

@@ -90,7 +90,7 @@ def stop_live_runs(reason: str, grace: float = GRACE) -> list[Any]:
     for run in runs:  # the thread that ran them did not get there in time (or is this very thread)
         with contextlib.suppress(Exception):
             if _running(run):
-                run._mark_interrupted(reason)
+                run.mark_interrupted(reason)
             if _status(run) == "running":
                 run.finish()
     return runs
