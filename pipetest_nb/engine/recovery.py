@@ -22,6 +22,9 @@ __all__ = ["ERROR_TYPES", "Decision", "ErrorContext", "ErrorSeverity", "Pipeline
            "internal_error"]
 
 class ErrorSeverity(str, Enum):
+    """How bad a failure is. A ``CRITICAL`` one (the script or a module it imports is missing, the
+    contract is broken) fails the same way on every attempt, so ``retry`` does not retry it."""
+
     WARNING = "warning"
     ERROR = "error"
     CRITICAL = "critical"
@@ -97,6 +100,8 @@ class PipelineErrorHandler:
             return RecoveryStrategy.FAIL_PIPELINE  # a fault of pipetest, not of the step: no policy can fix it
         strategy = context.suggested_recovery
         limit = self.max_retries if retries is None else retries
+        if strategy is RecoveryStrategy.RETRY and context.severity is ErrorSeverity.CRITICAL:
+            limit = 0  # the same attempt fails the same way (a missing script or module): go to the fallback
         if strategy in (RecoveryStrategy.RETRY, RecoveryStrategy.RETRY_WITH_DEFAULTS) and attempt > limit:
             return RecoveryStrategy.FAIL_PIPELINE if self.default is RecoveryStrategy.RETRY else self.default
         if context.error_type == "interrupted" and strategy not in (RecoveryStrategy.PAUSE,
@@ -112,10 +117,13 @@ class PipelineErrorHandler:
         status = finished["status"]
         if status != StepStatus.FAILED:
             return Decision(halt=status == StepStatus.INTERRUPTED)  # Ctrl-C or Stop: start nothing else
-        strategy = self.handle_error(  # the error as finished: a failed check counts too
-            self.context(step, finished.get("error_type") or "execution_error", finished.get("error_message") or "",
-                         config.on_error), attempt, config.retries)
+        context = self.context(step, finished.get("error_type") or "execution_error",  # a failed check counts too
+                               finished.get("error_message") or "", config.on_error)
+        strategy = self.handle_error(context, attempt, config.retries)
         finished["recovery"] = strategy.value
+        if context.suggested_recovery is RecoveryStrategy.RETRY and context.severity is ErrorSeverity.CRITICAL:
+            finished["warnings"] = [*finished.get("warnings", []), f"not retried: a {context.error_type} fails the "
+                                    f"same way on every attempt; fix the step, then run it again"]
         if strategy is RecoveryStrategy.RETRY and not stopping:
             return Decision(again=True, wait=self.backoff(attempt))
         if strategy is RecoveryStrategy.RETRY_WITH_DEFAULTS and not stopping:
