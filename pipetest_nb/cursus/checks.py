@@ -109,14 +109,20 @@ def script_findings(step: str, contract: CursusContract, config: StepConfig,
         findings.append(ContractFinding(
             "error", "no_main", step, "the script defines no main(input_paths, output_paths, environ_vars, "
             "job_args)", "main", str(script), hint="Cursus scripts run through main() in 'main' mode"))
+    elif usage.main_problem:
+        findings.append(ContractFinding(
+            "error", "bad_main", step, f"{usage.main_problem}: pipetest calls main(input_paths, output_paths, "
+            "environ_vars, job_args), so the step would fail with TypeError", "main", str(script), usage.main_line,
+            "give main these four parameters (the __main__ block can build them from the container paths, "
+            "os.environ and argparse)"))
     declared = {"input": set(contract.inputs), "output": set(contract.outputs),
                 "env": {*contract.required_env, *contract.optional_env, *config.env},
                 "arg": {*contract.job_arguments, *config.args}}
     for kind in KINDS:
         used = usage.names(kind)
         findings += _undeclared(step, kind, used, declared[kind], contract, str(script))
-        if kind in usage.opaque:
-            continue
+        if kind in usage.opaque or usage.main_problem:
+            continue  # what a main that cannot be called would read is no finding of its own
         contract_names = {"input": contract.inputs, "output": contract.outputs,
                           "env": [*contract.required_env, *contract.optional_env],
                           "arg": contract.job_arguments}[kind]
@@ -138,7 +144,25 @@ def _undeclared(step: str, kind: str, used: dict[str, NameUse], declared: set[st
             fails = use.direct and not use.via_os
             findings.append(ContractFinding(
                 "error" if fails else "warning", f"undeclared_{kind}", step,
-                f"the script reads {_WORDS[kind]} '{name}', which the contract does not declare"
-                + (" (it fails when the name is missing)" if fails else ""), name, script, use.line,
-                did_you_mean(name, declared) or f"declare it in {contract.file.name}"))
+                f"the script reads {_WORDS[kind]} '{name}'{_how(use)}, which the contract does not declare"
+                + _consequence(use, fails), name, script, use.line,
+                did_you_mean(name, declared) or f"declare it in {contract.file.name}"
+                + (f", or set env: {{{name}: ...}} in the overrides file" if use.via_os else "")))
     return findings
+
+
+def _how(use: NameUse) -> str:
+    if use.via_os:
+        return " from os.environ" + (f" (default '{use.default}')" if use.default is not None else "")
+    return f" (default '{use.default}')" if use.default is not None else ""
+
+
+def _consequence(use: NameUse, fails: bool) -> str:
+    """What happens at run time when the name is not there."""
+    if fails:
+        return " (it fails when the name is missing)"
+    if use.via_os:
+        return ": the default applies unless something sets it" if use.default is not None else ""
+    if use.default is not None:
+        return ": nothing passes it, so the script always gets its default"
+    return " (read with .get or after an 'in' check: nothing fails, but nothing passes it either)"
