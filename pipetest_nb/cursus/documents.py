@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipetest_nb.cursus.values import ConfigModel, unwrap
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
 from pipetest_nb.text import did_you_mean
 
@@ -33,7 +34,8 @@ class CursusDAG:
 
 @dataclass(frozen=True)
 class CursusConfig:
-    """A Cursus configuration: fields shared by every step, and each step's own fields."""
+    """A Cursus configuration: fields shared by every step, and each step's own fields, with the
+    serializer's wrappers unwrapped (see ``values.unwrap``)."""
 
     shared: dict[str, Any]
     specific: dict[str, dict[str, Any]]
@@ -41,8 +43,16 @@ class CursusConfig:
     file: Path | None = None
 
     def step_fields(self, step: str) -> dict[str, Any]:
-        """The step's fields with the shared ones merged under them (the step's own win)."""
+        """The step's fields as Cursus's loader merges them: ``{**shared, **specific[step]}``."""
         return {**self.shared, **self.specific.get(step, {})}
+
+    def config_class(self, step: str) -> str | None:
+        """The step's config class: ``metadata.config_types[step]``, else its ``__model_type__``."""
+        named = (self.metadata.get("config_types") or {}).get(step)
+        if isinstance(named, str) and named:
+            return named
+        fields = self.specific.get(step)
+        return fields.model_type if isinstance(fields, ConfigModel) else None
 
 
 def fail(problems: list[SpecProblem], source: Path | None) -> None:
@@ -185,9 +195,9 @@ def read_cursus_config(source: str | os.PathLike | Mapping[str, Any]) -> CursusC
             problems.append(SpecProblem("the fields of a step must be an object", file=where, step=str(step),
                                         key=f"specific.{step}"))
         else:
-            specific[str(step)] = dict(fields)
+            specific[str(step)] = unwrap(dict(fields))
     fail(problems, file)
-    return CursusConfig(dict(shared), specific, dict(metadata), file)
+    return CursusConfig(unwrap(dict(shared)), specific, dict(metadata), file)
 
 
 def env_text(value: Any) -> str | None:
