@@ -23,7 +23,7 @@ from pipetest_nb.cursus.checks import (
 )
 from pipetest_nb.cursus.contracts import ContractIndex, ContractInput, CursusContract
 from pipetest_nb.cursus.documents import absolute, fail, read_cursus_config, read_cursus_dag
-from pipetest_nb.cursus.environment import ENV_ALIASES, step_args, step_env
+from pipetest_nb.cursus.environment import ENV_ALIASES, CursusEnvironment
 from pipetest_nb.cursus.matching import Binding, Producer, match_input, unbound_problem
 from pipetest_nb.cursus.overrides import CursusOverrides, read_overrides
 from pipetest_nb.cursus.scan import ScriptUsage, scan_script
@@ -40,7 +40,8 @@ class CursusIntegrationLayer:
     """A Cursus pipeline (DAG, configuration, contracts) seen as a pipetest pipeline.
 
     Paths in the configuration are relative to its file (or ``source_root``); contracts are looked
-    up in ``contracts_dir``, else beside each script.
+    up in ``contracts_dir``, else beside each script. The config class sources (``cursus_src``, else
+    an installed ``cursus`` package, never imported) give env vars and job arguments as Cursus does.
     """
 
     def __init__(self, dag: Any, config: str | os.PathLike | Mapping[str, Any],
@@ -49,7 +50,7 @@ class CursusIntegrationLayer:
                  inputs: Mapping[str, str | os.PathLike] | None = None,
                  source_root: str | os.PathLike | None = None, *,
                  env_aliases: Mapping[str, tuple[str, ...]] | None = None,
-                 min_confidence: float = DEFAULT_MIN_CONFIDENCE):
+                 min_confidence: float = DEFAULT_MIN_CONFIDENCE, cursus_src: str | os.PathLike | None = None):
         self.dag = read_cursus_dag(dag)
         self.config = read_cursus_config(config)
         self.overrides = read_overrides(overrides, inputs)
@@ -57,6 +58,8 @@ class CursusIntegrationLayer:
         self.source_root = Path(source_root).absolute() if source_root is not None else base
         self.contracts_dir = Path(contracts_dir).absolute() if contracts_dir is not None else None
         self.env_aliases = {**ENV_ALIASES, **(env_aliases or {})}
+        #: env vars and job arguments as Cursus computes them, from the config class sources
+        self.environment = CursusEnvironment(self.config, cursus_src, self.env_aliases)
         self.min_confidence = min_confidence
         self._indexes: dict[Path, ContractIndex] = {}
         self._scans: dict[Path, ScriptUsage] = {}
@@ -74,6 +77,10 @@ class CursusIntegrationLayer:
                                 step=node, hint=did_you_mean(node, self.config.specific)
                                 or "add its fields under configuration.specific")
                     for node in self.dag.nodes if node not in self.config.specific]
+        if not self.config.specific:  # one problem that says why, not one per node
+            problems = [SpecProblem(f"configuration.specific is empty: none of the DAG's {len(self.dag.nodes)} "
+                                    f"nodes has a config ({', '.join(self.dag.nodes)})", file=where,
+                                    key="configuration.specific", hint="save the config with every step's fields")]
         over = str(self.overrides.file) if self.overrides.file else None
         for step in self.overrides.steps:
             if step not in self.dag.nodes:
@@ -224,11 +231,10 @@ class CursusIntegrationLayer:
                     or f"its inputs are: {', '.join(contract.inputs) or 'none'}"))
         fail(problems, None)
         bound = {b.source.split(".", 1)[0] for b in bindings if b.source and b.ok}
-        fields = self.step_fields(step)
+        env, args = self.environment.env_and_args(step, contract, overrides.for_step(step, "env"),
+                                                  overrides.for_step(step, "args"))
         raw: dict[str, Any] = {"script": str(self.script_for(step)), "mode": "main", "inputs": inputs,
-                               "outputs": {name: {} for name in contract.outputs},
-                               "env": step_env(fields, contract, self.env_aliases, overrides.for_step(step, "env")),
-                               "args": step_args(fields, contract, overrides.for_step(step, "args"))}
+                               "outputs": {name: {} for name in contract.outputs}, "env": env, "args": args}
         depends = [p for p in self.dag.predecessors(step) if p not in bound]
         if depends:
             raw["depends_on"] = depends
@@ -320,6 +326,8 @@ class CursusIntegrationLayer:
                              for b in unsure.values()]
                 findings += [f for f in self.validate_step_contract(step).findings
                              if not (f.kind == "unbound_input" and f.name in unsure)]
+                findings += self.environment.findings(step, contract, self.overrides.for_step(step, "env"),
+                                                      self.overrides.for_step(step, "args"))
                 bound = {b.source.split(".", 1)[0] for b in bindings if b.source and b.ok}
                 for producer in self.dag.predecessors(step):
                     if producer not in bound:
@@ -340,7 +348,9 @@ def load_cursus_pipeline(dag: Any, config: str | os.PathLike | Mapping[str, Any]
                          inputs: Mapping[str, str | os.PathLike] | None = None,
                          source_root: str | os.PathLike | None = None, *,
                          env_aliases: Mapping[str, tuple[str, ...]] | None = None,
-                         min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> PipelineDAG:
+                         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                         cursus_src: str | os.PathLike | None = None) -> PipelineDAG:
     """Read a Cursus pipeline and return it as a ``PipelineDAG`` (steps in ``main`` mode)."""
     return CursusIntegrationLayer(dag, config, contracts_dir, overrides, inputs, source_root,
-                                  env_aliases=env_aliases, min_confidence=min_confidence).to_pipeline()
+                                  env_aliases=env_aliases, min_confidence=min_confidence,
+                                  cursus_src=cursus_src).to_pipeline()

@@ -19,8 +19,11 @@ def _layer_from_args(args: argparse.Namespace) -> CursusIntegrationLayer:
         if not sep or not value:
             raise PipelineSpecError([SpecProblem(f"--input must be STEP.NAME=PATH, got '{item}'", key="--input")])
         pairs[key] = value
-    return CursusIntegrationLayer(args.dag, args.config, args.contracts, args.overrides, pairs, args.source_root,
-                                  min_confidence=args.min_confidence)
+    layer = CursusIntegrationLayer(args.dag, args.config, args.contracts, args.overrides, pairs, args.source_root,
+                                   min_confidence=args.min_confidence, cursus_src=args.cursus_src)
+    if layer.environment.note:
+        print(f"note: {layer.environment.note}", file=sys.stderr)
+    return layer
 
 
 def cmd_cursus_match(args: argparse.Namespace) -> int:
@@ -103,6 +106,9 @@ def add_cursus_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--input", action="append", metavar="STEP.NAME=PATH", help="external data for an input")
         p.add_argument("--source-root", metavar="DIR",
                        help="folder relative script paths start from (default: the configuration's folder)")
+        p.add_argument("--cursus-src", metavar="DIR",
+                       help="the cursus package's source folder, whose config classes give env defaults and "
+                            "computed values (default: an installed cursus package, read, never imported)")
         p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                        help="bindings matched less surely than this are errors (default: %(default)s)")
         if name == "match":
