@@ -354,6 +354,10 @@ class Evaluator:
             klass, func = member
             return self.call(func, klass, obj.instance, []) if attr in klass.properties else \
                 Method(obj.instance, klass, func)
+        if isinstance(obj, ConfigModel):  # a nested model whose class source is not at hand
+            if attr in obj:
+                return obj[attr]
+            raise AttributeError(attr)
         if obj is json and attr in ("dumps", "loads"):
             return getattr(json, attr)
         if attr in _VALUE_METHODS and hasattr(obj, attr):
@@ -384,7 +388,7 @@ class Evaluator:
     def _getattr(self, which: str, args: list[Any]) -> Any:
         obj, name = args[0], args[1]
         try:
-            value = self.attribute(obj, name) if isinstance(obj, (Instance, Super)) else _MISSING
+            value = self.attribute(obj, name) if isinstance(obj, (Instance, Super, ConfigModel)) else _MISSING
         except AttributeError:
             value = _MISSING
         if which == "hasattr":

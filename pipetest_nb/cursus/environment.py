@@ -10,17 +10,19 @@ env var's own name (any case) feeds it, the documented aliases too (``step_env``
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipetest_nb.cursus.checks import ContractFinding
 from pipetest_nb.cursus.config_classes import ConfigClasses, NotStatic, find_cursus_sources
 from pipetest_nb.cursus.config_eval import Evaluator, Instance
 from pipetest_nb.cursus.contracts import CursusContract
-from pipetest_nb.cursus.documents import CursusConfig, env_text
+from pipetest_nb.cursus.documents import CursusConfig, env_text, read_yaml_or_json
 from pipetest_nb.cursus.values import format_env_value
 
 #: Config fields that feed an env var of another name. A field with the env var's own name, in any
@@ -114,18 +116,37 @@ def _base_resolver(ev: Evaluator, instance: Instance, declared: list[str]) -> di
     env: dict[str, str] = {}
     member = ev.classes.member(instance.class_name or "", "_env_overrides")
     overrides = (ev.call(member[1], member[0], instance, []) if member else None) or {}
+    try:
+        hyper = instance.lookup("hyperparameters", ev)
+    except AttributeError:
+        hyper = None
     for name in declared:
         if name in overrides:
             if overrides[name] is not None:
                 env[name] = overrides[name]
             continue
-        try:
-            value = instance.lookup(name.lower(), ev)
-        except AttributeError:
-            continue
-        if value is not None:
-            env[name] = format_env_value(value)
+        for owner in (instance, hyper):
+            try:
+                value = ev.attribute(owner, name.lower()) if owner is not None else None
+            except AttributeError:
+                continue
+            if value is not None:
+                env[name] = format_env_value(value)
+            break
     return env
+
+
+@functools.cache
+def _computed_in(file: Path) -> tuple[str, ...]:
+    data = read_yaml_or_json(file) if file.suffix in (".yaml", ".yml") else None
+    section = data.get("contract") if isinstance(data, Mapping) else None
+    paths = section.get("computed_env_paths") if isinstance(section, Mapping) else None
+    return tuple(str(name) for name in paths) if isinstance(paths, Mapping) else ()
+
+
+def computed_env_paths(contract: CursusContract) -> tuple[str, ...]:
+    """The interface's ``computed_env_paths``: env vars Cursus sets to S3 paths under the execution prefix."""
+    return _computed_in(contract.file)
 
 
 def cursus_values(classes: ConfigClasses, class_name: str, fields: Mapping[str, Any],
@@ -147,10 +168,13 @@ def cursus_values(classes: ConfigClasses, class_name: str, fields: Mapping[str, 
         out.env[str(name)] = value if isinstance(value, str) else format_env_value(value)
     for name, default in contract.optional_env.items():
         out.env.setdefault(name, default)
+    computed = computed_env_paths(contract)
+    for name in computed:  # Cursus joins them onto the pipeline's S3 execution prefix at run time
+        ev.unknown.setdefault(name, ["pipeline_s3_loc"])
     explicit = fields.get("env")
     if isinstance(explicit, Mapping):
         out.env.update({str(k): env_text(v) or "" for k, v in explicit.items()})
-    out.not_derivable = {k: v for k, v in ev.unknown.items() if k in declared and not
+    out.not_derivable = {k: v for k, v in ev.unknown.items() if (k in declared or k in computed) and not
                          (isinstance(explicit, Mapping) and k in explicit)}
     member = classes.member(class_name, "get_job_arguments")
     if member is not None:
@@ -238,11 +262,19 @@ class CursusEnvironment:
         name = self.config.config_class(step) or ""
         file, line = _collector_place(self.classes, name)
         out = []
+        computed = computed_env_paths(contract)
         for var, fields in values.not_derivable.items():
             if var in env_override:
                 continue
             given = (f"it gets the interface default '{contract.optional_env[var]}'" if var in contract.optional_env
                      else "it is left unset")
+            if var in computed:
+                out.append(ContractFinding(
+                    "warning", "env_not_derivable", step, f"Cursus sets env var {var} to an S3 path under the "
+                    "pipeline's execution prefix (computed_env_paths), which has no local value: it is left unset",
+                    var, str(contract.file), contract.line("env", var),
+                    f"set it in the overrides file: steps.{step}.env.{var}: <value>"))
+                continue
             from_fields = f" from config field{'s' if len(fields) != 1 else ''} {', '.join(fields)}" if fields else ""
             out.append(ContractFinding(
                 "warning", "env_not_derivable", step, f"{name} computes env var {var}{from_fields} in a way "

@@ -280,10 +280,27 @@ def test_a_value_the_class_computes_out_of_reach_is_a_warning_with_the_override_
 
 def test_job_arguments_only_where_the_config_class_opts_in(tmp_path):
     dag, config, contracts, src = synthetic(tmp_path, "PlainConfig")
+    saved = json.loads(config.read_text())
+    saved["configuration"]["specific"]["Thing"]["hyperparameters"] = {"__model_type__": "Hyper", "extra": [1, 2]}
+    config.write_text(json.dumps(saved))
     layer = CursusIntegrationLayer(dag, config, contracts, cursus_src=src)
     step = layer.resolve_step_configuration("Thing")
     assert step.args == {}  # the interface lists --job_type, but the class does not pass it
     assert step.env["COLUMNS"] == "order_id,x"  # the base resolver: the field, a list comma-joined
+    assert step.env["EXTRA"] == "1,2"  # else hyperparameters.<name>
+    assert step.env["FANCY"] == "false"  # no such field: the interface default
+
+
+def test_s3_paths_cursus_computes_at_run_time_are_listed_as_not_derivable():
+    reference = json.loads((REAL / "reference" / "rnr.json").read_text())
+    layer = real_layer("rnr", cursus_src=CLASSES)
+    step = "BedrockBatchProcessing_training"
+    findings = layer.environment.findings(step, interface(reference, step), {}, {})
+    assert {f.name for f in findings} == {"BEDROCK_BATCH_INPUT_S3_PATH", "BEDROCK_BATCH_OUTPUT_S3_PATH"}
+    assert all(f.severity == "warning" and f"steps.{step}.env.{f.name}" in f.hint for f in findings)
+    assert not layer.environment.findings(step, interface(reference, step),
+                                          {"BEDROCK_BATCH_INPUT_S3_PATH": "s3://x", "BEDROCK_BATCH_OUTPUT_S3_PATH": "y"},
+                                          {})
 
 
 def test_cli_takes_the_cursus_sources(tmp_path):
