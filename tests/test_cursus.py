@@ -130,7 +130,7 @@ def test_shared_fields_merge_under_specific_ones():
 
 
 @pytest.mark.parametrize("fields, expected", [
-    ({"script_path": "a/run.py", "processing_source_dir": "x", "processing_entry_point": "y.py"}, "a/run.py"),
+    ({"script_path": "a/run.py", "processing_source_dir": "x", "processing_entry_point": "y.py"}, "x/y.py"),
     ({"processing_source_dir": "proc", "processing_entry_point": "p.py"}, "proc/p.py"),
     ({"source_dir": "src", "entry_point": "train.py"}, "src/train.py"),
     ({"processing_source_dir": "proc", "source_dir": "src", "entry_point": "train.py"}, "src/train.py"),
@@ -161,8 +161,13 @@ def test_relative_paths_start_at_the_config_folder_unless_source_root_is_given(t
     (elsewhere / "config.json").write_text(json.dumps(config))
     dag, contracts = CHAIN / "pipeline_dag.json", CHAIN / "contracts"
     with pytest.raises(PipelineSpecError, match="no contract for script|script file not found"):
-        CursusIntegrationLayer(dag, elsewhere / "config.json", contracts,
+        CursusIntegrationLayer(dag, elsewhere / "config.json",
                                inputs={"CradleDataLoading_training.RAW": CHAIN / "data"}).to_pipeline()
+    moved = CursusIntegrationLayer(dag, elsewhere / "config.json", contracts,
+                                   inputs={"CradleDataLoading_training.RAW": CHAIN / "data"})
+    # not where the config says: found by file name in the scripts folder beside the contracts, and noted
+    assert moved.to_pipeline().steps["CradleDataLoading_training"].script == CHAIN / "scripts" / "data_loading.py"
+    assert "found by file name at" in moved.script_notes["CradleDataLoading_training"]
     layer = CursusIntegrationLayer(dag, elsewhere / "config.json", contracts, source_root=CHAIN,
                                    inputs={"CradleDataLoading_training.RAW": CHAIN / "data"})
     assert layer.script_for("XGBoostTraining") == CHAIN / "scripts" / "training" / "train.py"

@@ -21,12 +21,13 @@ from pipetest_nb.cursus.checks import (
     config_findings,
     script_findings,
 )
-from pipetest_nb.cursus.contracts import ContractIndex, ContractInput, CursusContract
-from pipetest_nb.cursus.documents import absolute, fail, read_cursus_config, read_cursus_dag
+from pipetest_nb.cursus.contracts import ContractIndex, ContractInput, CursusContract, read_step_interface
+from pipetest_nb.cursus.documents import fail, read_cursus_config, read_cursus_dag
 from pipetest_nb.cursus.environment import ENV_ALIASES, CursusEnvironment
 from pipetest_nb.cursus.matching import Binding, Producer, match_input, unbound_problem
 from pipetest_nb.cursus.overrides import CursusOverrides, read_overrides
 from pipetest_nb.cursus.scan import ScriptUsage, scan_script
+from pipetest_nb.cursus.scripts import SDK_PACKAGE, ScriptFinder, interface_requires, interfaces_by_step_type
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
 from pipetest_nb.spec.model import PipelineDAG
 from pipetest_nb.spec.parts import StepConfig
@@ -57,6 +58,13 @@ class CursusIntegrationLayer:
         base = self.config.file.parent if self.config.file else Path.cwd()
         self.source_root = Path(source_root).absolute() if source_root is not None else base
         self.contracts_dir = Path(contracts_dir).absolute() if contracts_dir is not None else None
+        roots = [self.source_root, *([self.contracts_dir.parent / "scripts"] if self.contracts_dir else [])]
+        self._finder = ScriptFinder(self.source_root, roots)
+        #: step -> where its script was found, when not where the configuration says
+        self.script_notes: dict[str, str] = {}
+        self._typed: dict[str, Path] | None = None
+        self._interfaces: dict[Path, CursusContract] = {}
+        self._sdk: dict[str, bool] = {}
         self.env_aliases = {**ENV_ALIASES, **(env_aliases or {})}
         #: env vars and job arguments as Cursus computes them, from the config class sources
         self.environment = CursusEnvironment(self.config, cursus_src, self.env_aliases)
@@ -108,36 +116,61 @@ class CursusIntegrationLayer:
         return {t.lower() for t in types}
 
     def get_script_path(self, step_config: StepConfig | Mapping[str, Any], step: str | None = None) -> Path:
-        """The script of a step: ``script_path``, else ``processing_source_dir``/``source_dir`` +
-        ``processing_entry_point``/``entry_point``. Relative paths start at ``source_root``."""
+        """The script of a step, in Cursus's order of portability: a source folder + entry point
+        (``processing_*``, ``training_entry_point``, ``entry_point``), then ``script_path`` /
+        ``full_script_path``. Relative paths start at ``source_root``; one that does not exist is looked
+        up by file name there and in the contracts folder's sibling ``scripts`` (``script_notes`` says so)."""
         if isinstance(step_config, StepConfig):
             return step_config.script
-        fields = step_config
-        where = str(self.config.file) if self.config.file else None
-        if fields.get("script_path"):
-            return absolute(self.source_root, fields["script_path"])
-        entry, folder = None, None
-        if fields.get("processing_entry_point"):
-            entry = fields["processing_entry_point"]
-            folder = fields.get("processing_source_dir") or fields.get("source_dir")
-        elif fields.get("entry_point"):
-            entry = fields["entry_point"]
-            folder = fields.get("source_dir") or fields.get("processing_source_dir")
-        if entry and folder:
-            return absolute(absolute(self.source_root, folder), entry)
-        message = (f"entry point '{entry}' has no source folder" if entry
-                   else "cannot tell which script this step runs")
-        raise PipelineSpecError([SpecProblem(
-            message, file=where, step=step, key="script_path",
-            hint="set 'script_path', or 'processing_source_dir' + 'processing_entry_point', or 'source_dir' + "
-                 "'entry_point' in its configuration (or in 'shared')")], source=where)
+        choice = self._finder.find(step_config, step, str(self.config.file) if self.config.file else None)
+        if choice.note and step:
+            self.script_notes[step] = choice.note
+        return choice.path
 
     def script_for(self, step: str) -> Path:
+        """The overrides' ``script:`` for the step, else the one its configuration names."""
+        if step in self.overrides.scripts:
+            return self.overrides.scripts[step]
         return self.get_script_path(self.step_fields(step), step=step)
+
+    def step_type(self, step: str) -> str:
+        """The step's Cursus step type (``CradleDataLoading``): its config class without ``Config``."""
+        config_type = (self.config.metadata.get("config_types") or {}).get(step)
+        return config_type.removesuffix("Config") if isinstance(config_type, str) else step.split("_", 1)[0]
+
+    def _typed_interface(self, step: str) -> Path | None:
+        """The ``.step.yaml`` of the step's type in ``contracts_dir``, if there is one."""
+        if self.contracts_dir is None:
+            return None
+        if self._typed is None:
+            self._typed = interfaces_by_step_type(self.contracts_dir)
+        return self._typed.get(self.step_type(step))
+
+    def is_external(self, step: str) -> bool:
+        """Whether the step runs no script: the overrides say ``external``, or its interface requires the
+        workflow SDK (CradleDataLoading, RedshiftDataLoading, Registration, DataUploading)."""
+        if step in self.overrides.external:
+            return self.overrides.external[step]
+        if step not in self._sdk:
+            file = self._typed_interface(step)
+            self._sdk[step] = file is not None and interface_requires(file) == SDK_PACKAGE
+        return self._sdk[step]
+
+    def provided_outputs(self, step: str, overrides: CursusOverrides | None = None) -> dict[str, Path]:
+        """The folders the user gives for an external step's outputs (``--input STEP.OUTPUT=PATH`` or the
+        overrides' ``steps.STEP.outputs``)."""
+        overrides = overrides or self.overrides
+        return {**overrides.for_step(step, "inputs"), **overrides.for_step(step, "outputs")}
 
     def contract_for(self, step: str) -> CursusContract:
         """The contract of the step's script: by ``entry_point`` or by file name (``<script>.step.yaml``,
-        ``<script>_contract.py``), in ``contracts_dir`` or beside the script."""
+        ``<script>_contract.py``), in ``contracts_dir`` or beside the script; an external step's is the
+        interface of its step type."""
+        if self.is_external(step) and self._typed_interface(step) is not None:
+            file = self._typed_interface(step)
+            if file not in self._interfaces:
+                self._interfaces[file] = read_step_interface(file)
+            return self._interfaces[file]
         script = self.script_for(step)
         folder = self.contracts_dir or script.parent
         if folder not in self._indexes:
@@ -165,7 +198,10 @@ class CursusIntegrationLayer:
         return out
 
     def bindings_for(self, step: str, overrides: CursusOverrides | None = None) -> list[Binding]:
+        """How each input of the step gets its data; none for an external step (it reads nothing)."""
         overrides = overrides or self.overrides
+        if self.is_external(step):
+            return []
         contract = self.contract_for(step)
         producers = [Producer(p, self.contract_for(p), frozenset(self.step_types(p)))
                      for p in self.dag.predecessors(step)]
@@ -204,11 +240,81 @@ class CursusIntegrationLayer:
                                             key=f"inputs.{b.input}"))
         return problems
 
+    # -- external steps ----------------------------------------------------------------------------
+
+    def _needed_outputs(self, step: str, overrides: CursusOverrides) -> dict[str, list[str]]:
+        """The external step's outputs that a required input of a consumer reads, with those inputs."""
+        needed: dict[str, list[str]] = {}
+        for consumer in dict.fromkeys(dst for src, dst in self.dag.edges if src == step):
+            try:
+                bindings = self.bindings_for(consumer, overrides)
+            except PipelineSpecError:
+                continue  # reported under the consumer's own name
+            for b in bindings:
+                if b.source and b.ok and b.required and b.source.split(".", 1)[0] == step:
+                    needed.setdefault(b.source.split(".", 1)[1], []).append(f"{consumer}.{b.input}")
+        return needed
+
+    def _external_problems(self, step: str, overrides: CursusOverrides) -> list[SpecProblem]:
+        """A provided folder that is missing or names no output; a needed output that nobody provides."""
+        contract, provided = self.contract_for(step), self.provided_outputs(step, overrides)
+        where = str(overrides.file) if overrides.file else None
+        problems = []
+        for name, path in provided.items():
+            if name not in contract.outputs:
+                problems.append(SpecProblem(
+                    f"a folder is given for '{name}', which is not an output of external step '{step}'", file=where,
+                    step=step, key=f"outputs.{name}", hint=did_you_mean(name, contract.outputs)
+                    or f"its outputs are: {', '.join(contract.outputs) or 'none'}"))
+            elif not path.exists():
+                problems.append(SpecProblem(f"the folder given for output '{name}' of external step '{step}' does "
+                                            f"not exist: {path}", file=where, step=step, key=f"outputs.{name}",
+                                            hint="create it with the step's data, or give another folder"))
+        for name, readers in self._needed_outputs(step, overrides).items():
+            if name not in provided:
+                problems.append(SpecProblem(
+                    f"external step '{step}' does not run (its work is not a script): its output '{name}', which "
+                    f"{', '.join(readers)} reads, is data you provide", step=step, key=f"outputs.{name}",
+                    hint=f"pass --input {step}.{name}=FOLDER, or set steps.{step}.outputs.{name}: FOLDER in the "
+                         "overrides"))
+        return problems
+
+    def _external_dict(self, step: str, overrides: CursusOverrides, strict: bool) -> dict[str, Any]:
+        """An external step in the pipeline file's shape: its provided outputs, after its DAG predecessors."""
+        if strict:
+            fail(self._external_problems(step, overrides), None)
+        outputs = self.contract_for(step).outputs
+        raw: dict[str, Any] = {"external": True, "description": f"Cursus step ({self.step_type(step)}), external: "
+                               "its outputs are data you provide",
+                               "outputs": {n: {"path": str(p)} for n, p in self.provided_outputs(step, overrides)
+                                           .items() if n in outputs}}
+        if self.dag.predecessors(step):
+            raw["depends_on"] = self.dag.predecessors(step)
+        return raw
+
+    def _stub(self, step: str, overrides: CursusOverrides) -> dict[str, Any]:
+        """A producer of the step ``_resolve`` builds, with every output its contract declares."""
+        outputs = self.contract_for(step).outputs
+        if not self.is_external(step):
+            return {"script": str(self.script_for(step)), "mode": "main", "outputs": {n: {} for n in outputs}}
+        given = {n: p for n, p in self.provided_outputs(step, overrides).items() if p.exists()}
+        # only the consumer is kept: an output nobody gave yet stands in as the source root
+        return {"external": True, "outputs": {n: {"path": str(given.get(n, self.source_root))} for n in outputs}}
+
+    def _read_by_consumer(self, b: Binding, overrides: CursusOverrides) -> bool:
+        """False for a binding to an external step's output that nobody provides."""
+        producer, _, output = (b.source or "").partition(".")
+        return not self.is_external(producer) or output in self.provided_outputs(producer, overrides)
+
     # -- building the pipeline ---------------------------------------------------------------------
 
     def _step_dict(self, step: str, overrides: CursusOverrides, strict: bool) -> dict[str, Any]:
+        if self.is_external(step):
+            return self._external_dict(step, overrides, strict)
         contract = self.contract_for(step)
-        bindings = self.bindings_for(step, overrides)
+        bindings = [b if b.required or not b.source or self._read_by_consumer(b, overrides)
+                    else self._unbound(step, b.input, contract.inputs[b.input])
+                    for b in self.bindings_for(step, overrides)]  # an optional input of data not given: none
         problems = self._binding_problems(bindings) if strict else []
         inputs: dict[str, Any] = {}
         for b in bindings:
@@ -296,8 +402,7 @@ class CursusIntegrationLayer:
             fail(self._binding_problems(self.bindings_for(step, overrides)), None)
         steps = {step: raw}
         for producer in self.dag.predecessors(step):
-            steps[producer] = {"script": str(self.script_for(producer)), "mode": "main",
-                               "outputs": {name: {} for name in self.contract_for(producer).outputs}}
+            steps[producer] = self._stub(producer, overrides)
         return PipelineDAG.from_dict({"name": self.pipeline_name, "steps": steps},
                                      base_dir=self.source_root).steps[step]
 
@@ -318,6 +423,10 @@ class CursusIntegrationLayer:
         findings: list[ContractFinding] = []
         for step in self.dag.nodes:
             try:
+                if self.is_external(step):
+                    findings += [ContractFinding("error", "external_data", step, p.message, p.key, p.file, p.line,
+                                                 p.hint) for p in self._external_problems(step, self.overrides)]
+                    continue
                 bindings = self.bindings_for(step)
                 unsure = {b.input: b for b in bindings if b.problem}
                 contract = self.contract_for(step)
@@ -336,6 +445,10 @@ class CursusIntegrationLayer:
                             "data: no input matches an output of the producer", producer,
                             str(self.dag.file) if self.dag.file else None,
                             hint="it is kept as an ordering (depends_on); add a binding if data should flow"))
+                if step in self.script_notes:
+                    findings.append(ContractFinding("warning", "script_found_by_name", step, self.script_notes[step],
+                                                    "script", str(self.config.file) if self.config.file else None,
+                                                    hint=f"set steps.{step}.script in the overrides to choose it"))
             except PipelineSpecError as exc:
                 findings += [ContractFinding("error", "spec", p.step or step, p.message, p.key, p.file, p.line,
                                              p.hint) for p in exc.problems]

@@ -1,8 +1,9 @@
-"""What the user adds to a Cursus pipeline: external inputs, env and args per step, explicit bindings.
+"""What the user adds to a Cursus pipeline: external inputs, env and args per step, explicit bindings,
+a step's script, and which steps are ``external`` (they do not run; their outputs are the user's folders).
 
 A Cursus pipeline reads its first inputs from S3 and its edges carry no names, so a local test run
 needs a few facts the Cursus files lack. They come from an overrides file (YAML or JSON), a dict,
-or ``--input STEP.NAME=PATH`` pairs.
+or ``--input STEP.NAME=PATH`` pairs (NAME is an input, or an output of an external step).
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ from pipetest_nb.exceptions import SpecProblem
 from pipetest_nb.text import did_you_mean
 
 _OVERRIDE_KEYS = ("name", "defaults", "steps", "bindings")
-_OVERRIDE_STEP_KEYS = ("inputs", "env", "args")
+_OVERRIDE_STEP_KEYS = ("inputs", "outputs", "env", "args", "script", "external")
+_PATH_KEYS = ("inputs", "outputs")  # mappings of name -> path, relative to the overrides file
 
 
 @dataclass
 class CursusOverrides:
-    """What the user adds: external inputs, env and args per step, explicit ``bindings:``."""
+    """What the user adds: external inputs, env and args per step, explicit ``bindings:``, a step's
+    ``script`` and ``external`` flag."""
 
     steps: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     bindings: dict[str, str | None] = field(default_factory=dict)
+    scripts: dict[str, Path] = field(default_factory=dict)
+    external: dict[str, bool] = field(default_factory=dict)
     name: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     file: Path | None = None
@@ -41,6 +46,7 @@ class CursusOverrides:
             for key, values in entry.items():
                 steps.setdefault(step, {}).setdefault(key, {}).update(values)
         return CursusOverrides(steps=steps, bindings={**self.bindings, **extra.bindings},
+                               scripts={**self.scripts, **extra.scripts}, external={**self.external, **extra.external},
                                name=extra.name or self.name, defaults={**self.defaults, **extra.defaults},
                                file=self.file)
 
@@ -82,26 +88,45 @@ def read_overrides(source: str | os.PathLike | Mapping[str, Any] | None,
 
 
 def _read_steps(source: Mapping[str, Any], base: Path, out: CursusOverrides, problems: list[SpecProblem]) -> None:
-    """``steps: {STEP: {inputs, env, args}}``; input paths become absolute, from ``base``."""
+    """``steps: {STEP: {inputs, outputs, env, args, script, external}}``; paths become absolute, from ``base``."""
     from pipetest_nb.spec.documents import line_of
 
     where = str(out.file) if out.file else None
     for step, raw in (source.get("steps") or {}).items():
         if not isinstance(raw, Mapping):
-            problems.append(SpecProblem("a step override must be {inputs, env, args}", file=where, step=step,
-                                        line=line_of(source.get("steps"), step)))
+            problems.append(SpecProblem("a step override must be {inputs, outputs, env, args, script, external}",
+                                        file=where, step=step, line=line_of(source.get("steps"), step)))
             continue
         entry: dict[str, dict[str, Any]] = {}
         for key, value in raw.items():
+            if key in ("script", "external"):
+                _read_step_value(str(step), key, value, base, out, problems, line_of(raw, key))
+                continue
             if key not in _OVERRIDE_STEP_KEYS or not isinstance(value, Mapping):
                 problems.append(SpecProblem(f"'{key}' of a step override must be one of "
-                                            f"{', '.join(_OVERRIDE_STEP_KEYS)}, each a mapping", file=where,
+                                            f"{', '.join(_OVERRIDE_STEP_KEYS[:4])}, each a mapping, or "
+                                            "script (a path) or external (true/false)", file=where,
                                             step=step, key=str(key), line=line_of(raw, key),
                                             hint=did_you_mean(key, _OVERRIDE_STEP_KEYS)))
                 continue
             entry[key] = dict(value)
-        entry["inputs"] = {name: absolute(base, path) for name, path in entry.get("inputs", {}).items()}
+        for key in _PATH_KEYS:
+            entry[key] = {name: absolute(base, path) for name, path in entry.get(key, {}).items()}
         out.steps[str(step)] = entry
+
+
+def _read_step_value(step: str, key: str, value: Any, base: Path, out: CursusOverrides,
+                     problems: list[SpecProblem], line: int | None) -> None:
+    """A step's ``script: PATH`` (relative to ``base``) or ``external: true|false``."""
+    where = str(out.file) if out.file else None
+    if key == "script" and isinstance(value, str) and value:
+        out.scripts[step] = absolute(base, value)
+    elif key == "external" and isinstance(value, bool):
+        out.external[step] = value
+    else:
+        problems.append(SpecProblem(f"'{key}' of a step override must be "
+                                    + ("a path to its script" if key == "script" else "true or false"),
+                                    file=where, step=step, key=key, line=line))
 
 
 def _read_bindings(source: Mapping[str, Any], out: CursusOverrides, problems: list[SpecProblem]) -> None:

@@ -2,7 +2,7 @@
 ``concurrent.futures.Executor``.
 
 ``get_launcher("subprocess" | "inprocess" | "pool", **options)`` builds the launcher an ``isolation:``
-setting names; ``FuturesLauncher(executor)`` wraps an executor (a Dask client's ``get_executor()``).
+setting names (``"external"``: a step that does not run); ``FuturesLauncher(executor)`` wraps an executor (a Dask client's ``get_executor()``).
 The launchers load on first use, so that a step's own process imports only what it needs.
 """
 
@@ -26,28 +26,36 @@ LAUNCHERS: dict[str, tuple[str, str]] = {
     "inprocess": ("inprocess", "InProcessLauncher"),
     "pool": ("pool", "PoolLauncher"),
 }
+#: launchers the engine picks by the step itself, never an ``isolation:`` setting: an ``external`` step
+#: does not run, its outputs are the folders the user provides
+STEP_LAUNCHERS: dict[str, tuple[str, str]] = {
+    "external": ("external", "ExternalLauncher"),
+}
 
 _LAZY = {
     "SubprocessLauncher": "fresh",
     "InProcessLauncher": "inprocess",
     "PoolLauncher": "pool",
     "FuturesLauncher": "futures",
+    "ExternalLauncher": "external",
 }
 
 __all__ = [
-    "DEFAULT_LOG_LIMIT", "LAUNCHERS", "FuturesLauncher", "InProcessLauncher", "Launcher", "OutputCallback",
-    "PoolLauncher", "StartCallback", "StepJob", "StepOutcome", "SubprocessLauncher", "get_launcher",
+    "DEFAULT_LOG_LIMIT", "LAUNCHERS", "STEP_LAUNCHERS", "ExternalLauncher", "FuturesLauncher", "InProcessLauncher",
+    "Launcher", "OutputCallback", "PoolLauncher", "StartCallback", "StepJob", "StepOutcome", "SubprocessLauncher",
+    "get_launcher",
 ]
 
 
 def get_launcher(isolation: str, **options: Any) -> Launcher:
     """The launcher for an ``isolation:`` value; ``options`` go to its constructor (e.g. ``workers=``,
     ``preload=`` for ``pool``, ``python=`` for ``subprocess`` and ``pool``)."""
-    if isolation not in LAUNCHERS:
+    known = {**LAUNCHERS, **STEP_LAUNCHERS}
+    if isolation not in known:
         from pipetest_nb.exceptions import LaunchError
 
         raise LaunchError(f"unknown isolation '{isolation}'; choose one of {', '.join(LAUNCHERS)}")
-    module, cls = LAUNCHERS[isolation]
+    module, cls = known[isolation]
     return getattr(import_module(f".{module}", __name__), cls)(**options)
 
 

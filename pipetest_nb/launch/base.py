@@ -35,6 +35,7 @@ class StepJob:
     log_limit: int = DEFAULT_LOG_LIMIT
     preload: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()  # values scrubbed from the logs as they are written (masking.step_secrets)
+    provided: dict[str, str] = field(default_factory=dict)  # an external step's outputs: the user's folders
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

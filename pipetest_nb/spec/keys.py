@@ -141,8 +141,10 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
         Key("defaults", "section", "`env` and `args` that `retry_with_defaults` runs the step with",
             section="step_defaults"),
         Key("description", "text", "what the step does"),
+        Key("external", "flag", "the step does not run (a Cursus SDK step such as CradleDataLoading): its "
+            "outputs are folders the user provides (`outputs.<name>.path`), checked like any other output"),
     ), not_both=(("script", "script_path"),), together=("source_dir", "entry_point"),
-        one_of=(("script",), ("script_path",), ("source_dir", "entry_point"))),
+        one_of=(("script",), ("script_path",), ("source_dir", "entry_point"), ("external",))),
     Section("step_defaults", "A step's `defaults`", (
         Key("env", "env", "environment variables for the retry, in place of the step's"),
         Key("args", "args", "job arguments for the retry, in place of the step's"),
@@ -162,6 +164,7 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
         Key("tables", "glob", "which files of the output are tables, such as `train/*.parquet`"),
         Key("non_tabular", "strings", "globs of the files that are not tables (models, JSON)"),
         Key("description", "text", "what the output holds"),
+        Key("path", "path", "the folder an `external` step's output is, relative to the pipeline file"),
     )),
     Section("schema", "A `schema` (of an input or an output)", (
         Key("required_columns", "columns", "columns every table must have"),

@@ -140,8 +140,9 @@ def _output_mapping(p: Problems, step: str, output_name: str, spec: dict, line: 
     if tables is not None and not isinstance(tables, str):
         p.problem("'tables' must be a glob such as 'train/*.parquet'", line=line, step=step, key=key)
         tables = None
+    path = optional_str(p, spec, "path", step)
     return OutputSpec(
         output_name, format=choice(p, spec, "format", FORMATS, step),
         schema=table_schema(p, spec.get("schema"), step, key, line_of(spec, "schema")),
         tables=tables, non_tabular=tuple(str_list(p, spec, "non_tabular", step)),
-        description=optional_str(p, spec, "description", step))
+        description=optional_str(p, spec, "description", step), path=p.path(path) if path else None)

@@ -19,7 +19,7 @@ from pipetest_nb.spec.parse_values import (
     str_list,
     timeout,
 )
-from pipetest_nb.spec.parts import StepConfig
+from pipetest_nb.spec.parts import OutputSpec, StepConfig
 from pipetest_nb.spec.problems import Problems, suggest
 
 
@@ -32,9 +32,12 @@ def parse_step(p: Problems, name: str, raw: Any, step_names: list[str], line: in
         return StepConfig(name=name)
     p.duplicates(raw, name)
     p.unknown_keys(raw, "step", name, f"step '{name}'")
-    script_path, source_dir, entry_point = _script(p, name, raw, line)
+    external = _external(p, name, raw)
+    script_path, source_dir, entry_point = _script(p, name, raw, line, external)
     inputs = parse_inputs(p, name, raw, step_names)
     outputs = parse_outputs(p, name, raw)
+    if external:
+        _provided_outputs(p, name, raw, outputs)
     args = _args(p, name, raw)
     step_defaults = _step_defaults(p, name, raw)
     return StepConfig(
@@ -55,11 +58,37 @@ def parse_step(p: Problems, name: str, raw: Any, step_names: list[str], line: in
         memory=memory(p, raw, name),
         defaults=step_defaults,
         description=optional_str(p, raw, "description", name),
+        external=external,
     )
 
 
-def _script(p: Problems, name: str, raw: dict, line: int | None) -> tuple[Path | None, Path | None, str | None]:
-    """``script`` (or ``script_path``), or ``source_dir`` + ``entry_point``; the file must exist."""
+def _external(p: Problems, name: str, raw: dict) -> bool:
+    value = raw.get("external", False)
+    if not isinstance(value, bool):
+        p.problem("'external' must be true or false", line=line_of(raw, "external"), step=name, key="external")
+        return False
+    return value
+
+
+def _provided_outputs(p: Problems, name: str, raw: dict, outputs: dict[str, OutputSpec]) -> None:
+    """An external step's outputs are the user's folders: each needs a ``path`` that exists."""
+    where = raw.get("outputs") if isinstance(raw.get("outputs"), dict) else {}
+    for output, spec in outputs.items():
+        key = f"outputs.{output}.path"
+        if spec.path is None:
+            p.problem(f"output '{output}' of external step '{name}' has no path", line=line_of(where, output),
+                      step=name, key=key, hint="an external step does not run: give the folder of its data as "
+                      f"'outputs.{output}.path'")
+        elif p.check_files and not spec.path.exists():
+            p.problem(f"output '{output}' of external step '{name}' not found: {spec.path}",
+                      line=line_of(where, output), step=name, key=key,
+                      hint="an external step does not run: put its data there, or point 'path' at it")
+
+
+def _script(p: Problems, name: str, raw: dict, line: int | None,
+            external: bool = False) -> tuple[Path | None, Path | None, str | None]:
+    """``script`` (or ``script_path``), or ``source_dir`` + ``entry_point``; the file must exist (an
+    external step needs none)."""
     script = raw.get("script", raw.get("script_path"))
     if "script" in raw and "script_path" in raw:
         p.problem("give 'script' or 'script_path', not both", line=line_of(raw, "script_path"), step=name,
@@ -78,7 +107,7 @@ def _script(p: Problems, name: str, raw: dict, line: int | None) -> tuple[Path |
                       line=line_of(raw, "source_dir"), step=name, key="source_dir")
         else:
             source_dir, entry_point = p.path(src), entry
-    if script_path is None and source_dir is None and script is None and "source_dir" not in raw:
+    if script_path is None and source_dir is None and script is None and "source_dir" not in raw and not external:
         p.problem("no script", line=line, step=name, key="script",
                   hint="give 'script: path/to/script.py' or 'source_dir' + 'entry_point'")
     target = script_path or (source_dir / entry_point if source_dir and entry_point else None)

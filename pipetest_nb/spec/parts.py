@@ -78,6 +78,7 @@ class OutputSpec:
     tables: str | None = None
     non_tabular: tuple[str, ...] = ()
     description: str | None = None
+    path: Path | None = None  # an external step's output: the folder the user provides
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class StepConfig:
     memory: int | None = None
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str | None = None
+    external: bool = False  # it does not run: its outputs are the folders its ``OutputSpec.path`` names
 
     @property
     def script(self) -> Path:

@@ -53,9 +53,10 @@ def step_to_dict(step: StepConfig, base: Path) -> dict[str, Any]:
         "script": lambda s: relative(s.script_path, base) if s.script_path is not None else None,
         "source_dir": lambda s: relative(s.source_dir, base) if s.source_dir is not None else None,
         "inputs": lambda s: {k: _input_to_dict(v, base) for k, v in s.inputs.items()},
-        "outputs": lambda s: {k: _output_to_dict(v) for k, v in s.outputs.items()},
+        "outputs": lambda s: {k: _output_to_dict(v, base) for k, v in s.outputs.items()},
         "depends_on": lambda s: list(s.depends_on),
         "script_path": lambda s: None,  # written as ``script``
+        "external": lambda s: s.external or None,
     }
     return _in_order("step", {k: fields[k](step) if k in fields else copy.deepcopy(getattr(step, k))
                               for k in allowed("step")},
@@ -72,9 +73,10 @@ def _input_to_dict(spec: InputSpec, base: Path) -> Any:
     return extras
 
 
-def _output_to_dict(spec: OutputSpec) -> dict[str, Any]:
+def _output_to_dict(spec: OutputSpec, base: Path) -> dict[str, Any]:
     return _in_order("output", {"format": spec.format, "schema": _schema(spec.schema), "tables": spec.tables,
-                                "non_tabular": list(spec.non_tabular), "description": spec.description},
+                                "non_tabular": list(spec.non_tabular), "description": spec.description,
+                                "path": relative(spec.path, base) if spec.path is not None else None},
                      keep=("schema",))
 
 
