@@ -312,3 +312,20 @@ def test_cli_takes_the_cursus_sources(tmp_path):
                           timeout=120)
     assert "steps.Thing.env.REMOTE" in done.stdout and "Traceback" not in done.stderr
     assert "note:" not in done.stderr
+
+
+@pytest.mark.parametrize("pair", REFERENCE_PAIRS)
+def test_the_steps_pipetest_builds_run_with_cursus_env_and_job_arguments(pair):
+    from pipetest_nb.cursus.environment import job_args_dict
+
+    reference = json.loads((REAL / "reference" / f"{pair}.json").read_text())
+    layer = real_layer(pair, cursus_src=CLASSES)
+    built_steps = 0
+    for step, want in reference["steps"].items():
+        if want["env"] is None or layer.is_external(step):  # an external step runs no script
+            continue
+        config = layer.resolve_step_configuration(step)
+        assert config.env == want["env"], step
+        assert config.args == job_args_dict(want["job_arguments"]), step
+        built_steps += 1
+    assert built_steps >= 4
