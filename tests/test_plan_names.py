@@ -218,15 +218,19 @@ def test_error_context_describes_a_real_failure(tmp_path):
     assert json.loads(json.dumps(context.to_dict()))["severity"] == "critical"
 
 
-def test_error_severity_classifies_the_error_types_a_run_reports(tmp_path):
-    """Severity is a classification kept on the ErrorContext; the recovery policy does not read it."""
-    raises = NOOP_SCRIPT + "    raise ValueError('bad value')\n"
-    result = run(failing_step_pipeline(tmp_path, "load", raises), tmp_path)
+def test_error_severity_decides_whether_a_retry_is_worth_it(tmp_path):
+    """A CRITICAL failure (a missing module) fails the same way every attempt: ``retry`` does not retry it."""
+    policy = "    on_error: retry\n    retries: 1\n"
+    critical = run(failing_step_pipeline(tmp_path / "c", "load", IMPORTS_MISSING, policy), tmp_path / "c")
+    load = critical.steps["load"]
     handler = PipelineErrorHandler()
-    assert result.steps["load"].error_type == "execution_error"
-    assert handler.severity(result.steps["load"].error_type) is ErrorSeverity.ERROR
-    for critical in ("import_error", "script_not_found", "contract_error"):
-        assert handler.severity(critical) is ErrorSeverity.CRITICAL
+    assert handler.severity(load.error_type) is ErrorSeverity.CRITICAL
+    assert load.status == "failed" and load.attempts == 1
+    assert any("not retried" in w for w in load.warnings), load.warnings
+    raises = NOOP_SCRIPT + "    raise ValueError('bad value')\n"
+    error = run(failing_step_pipeline(tmp_path / "e", "load", raises, policy), tmp_path / "e").steps["load"]
+    assert handler.severity(error.error_type) is ErrorSeverity.ERROR
+    assert error.status == "failed" and error.attempts == 2  # an ERROR may pass another time: retried
     assert {s.value for s in ErrorSeverity} == {"warning", "error", "critical"}
 
 
