@@ -13,7 +13,7 @@ import pytest
 from pipetest_nb.cursus import (
     CursusIntegrationLayer,
     load_cursus_pipeline,
-    match_score,
+    name_similarity,
     normalise_name,
     read_cursus_dag,
     read_python_contracts,
@@ -239,31 +239,23 @@ def test_extra_env_aliases(tmp_path):
 # -- matching -------------------------------------------------------------------------------------
 
 
-def test_match_score_kinds():
-    from pipetest_nb.cursus import NameHints
-
-    assert match_score("DATA", "DATA") == ("exact", 1.0)
-    assert match_score("eval_data", "processed_data", output=NameHints(aliases=("EVAL_DATA",))) == ("alias", 0.95)
-    assert match_score("model_input", "model_output", NameHints(semantic_keywords=("model",))) == ("semantic", 0.85)
-    assert match_score("x", "artifacts", NameHints(semantic_keywords=("model", "artifacts")),
-                       NameHints(semantic_keywords=("model",))) == ("semantic", 0.9)
-    assert match_score("inp", "out", producer_compatible=True) == ("compatible_source", 0.8)
-    assert match_score("inp", "out", producer_compatible=True, producer_outputs=2) is None
-    assert match_score("processed_data_input", "processed_data") == ("normalised", 0.75)
-    kind, confidence = match_score("training_set", "train_set")
-    assert kind == "similarity" and 0.5 < confidence < 0.7
-    assert match_score("signature", "metadata") is None
-    assert normalise_name("Processed-Data_Path") == "processed" and normalise_name("_data") == "_data".replace("_", "")
+def test_names_are_compared_as_cursus_compares_them():
+    assert normalise_name("Processed-Data_Config") == "processed data configuration"
+    assert normalise_name("model_of_the_eval") == "model evaluation"
+    assert name_similarity("DATA", "data") == 1.0 and name_similarity("hyperparams", "hyperparameters") == 1.0
+    assert 0.3 < name_similarity("training_set", "train_set") < 1.0
+    assert name_similarity("signature", "metadata") < name_similarity("training_set", "train_set")
 
 
 def test_chain_bindings_report_kind_and_confidence():
     layer = CursusIntegrationLayer(*CHAIN_ARGS, overrides=CHAIN / "overrides.yaml")
     table = {(b.step, b.input): (b.kind, b.source, b.confidence) for b in layer.match()}
     assert table[("TabularPreprocessing_training", "DATA")] == ("exact", "CradleDataLoading_training.DATA", 1.0)
-    assert table[("XGBoostTraining", "processed_data_input")][::2] == ("normalised", 0.75)
-    assert table[("ModelEvaluation_calibration", "model_input")] == ("semantic", "XGBoostTraining.model_output", 0.85)
+    assert table[("XGBoostTraining", "processed_data_input")][::2] == ("similarity", 0.7926)
+    assert table[("ModelEvaluation_calibration", "model_input")] == (
+        "similarity", "XGBoostTraining.model_output", 0.8827)
     assert table[("ModelEvaluation_calibration", "eval_data")] == (
-        "alias", "TabularPreprocessing_training.processed_data", 0.95)
+        "alias", "TabularPreprocessing_training.processed_data", 1.0)
     assert table[("TabularPreprocessing_training", "SIGNATURE")][0] == "empty"
     assert table[("CradleDataLoading_training", "RAW")][0] == "path"
 
@@ -274,7 +266,7 @@ def test_compatible_source_binds_the_single_output_of_a_compatible_producer(tmp_
         "Scorer": {"contract": inputs_contract("weights", spec="    weights: {compatible_sources: [XGBTraining]}\n")},
     }, [("Trainer_main", "Scorer")], config_types={"Trainer_main": "XGBTrainingConfig"})
     (binding,) = CursusIntegrationLayer(dag, config, contracts).bindings_for("Scorer")
-    assert (binding.kind, binding.source, binding.confidence) == ("compatible_source", "Trainer_main.artifacts", 0.8)
+    assert (binding.kind, binding.source, binding.confidence) == ("compatible_source", "Trainer_main.artifacts", 0.7281)
 
 
 def test_similarity_binding_and_low_confidence_error(tmp_path):
@@ -284,14 +276,14 @@ def test_similarity_binding_and_low_confidence_error(tmp_path):
     }, [("a", "b")])
     (binding,) = CursusIntegrationLayer(dag, config, contracts).bindings_for("b")
     assert binding.kind == "similarity" and binding.source == "a.train_set" and binding.ok
-    strict = CursusIntegrationLayer(dag, config, contracts, min_confidence=0.65)
+    strict = CursusIntegrationLayer(dag, config, contracts, min_confidence=0.9)
     (binding,) = strict.bindings_for("b")
     assert binding.kind == "low_confidence" and not binding.ok
     with pytest.raises(PipelineSpecError) as info:
         strict.to_pipeline()
     (problem,) = info.value.problems
     assert problem.step == "b" and problem.key == "inputs.training_set" and "a.train_set" in problem.message
-    confirmed = CursusIntegrationLayer(dag, config, contracts, min_confidence=0.65,
+    confirmed = CursusIntegrationLayer(dag, config, contracts, min_confidence=0.9,
                                        overrides={"bindings": {"b.training_set": "a.train_set"}})
     assert confirmed.to_pipeline().steps["b"].inputs["training_set"].source == "a.train_set"
 
@@ -306,15 +298,16 @@ def test_ambiguous_bindings_are_spec_errors_resolved_by_an_override(tmp_path):
     with pytest.raises(PipelineSpecError) as info:
         layer.to_pipeline()
     problems = {p.key: p for p in info.value.problems}
-    assert set(problems) == {"inputs.DATA", "inputs.OTHER"}  # one problem per binding
+    # OTHER is not a problem: Cursus gives it the output DATA does not take (score 0.6 + its name's)
+    assert set(problems) == {"inputs.DATA"}
     assert "left.DATA, right.DATA" in problems["inputs.DATA"].message
     assert problems["inputs.DATA"].file == str(contracts / "join.step.yaml")
-    assert "bindings: {join.DATA: PRODUCER.OUTPUT}" in problems["inputs.DATA"].message
-    assert "required input 'OTHER' is not bound" in problems["inputs.OTHER"].message
-    with pytest.raises(PipelineSpecError, match="matches 2 outputs"):
+    assert "bindings: {join.DATA: left.DATA}" in problems["inputs.DATA"].message  # ready to paste
+    assert "only because it is declared first" in problems["inputs.DATA"].message
+    with pytest.raises(PipelineSpecError, match="scores 0.90 with 2 outputs"):
         layer.resolve_step_configuration("join")
     errors = {(f.kind, f.name, f.line) for f in layer.check().errors}
-    assert errors == {("ambiguous_binding", "DATA", 3), ("unbound_input", "OTHER", 4)}
+    assert errors == {("ambiguous_binding", "DATA", 3)}
     resolved = CursusIntegrationLayer(dag, config, contracts, overrides={
         "bindings": {"join.DATA": "right.DATA", "join.OTHER": "left.DATA"}})
     join = resolved.to_pipeline().steps["join"]
@@ -558,14 +551,14 @@ def test_cli_match_prints_the_binding_table():
     assert done.returncode == 0, done.stderr
     lines = {line.split()[1]: line.split()[2:] for line in done.stdout.splitlines()[2:] if line.strip()
              and not line.startswith("6 inputs")}
-    assert lines["eval_data"][:3] == ["TabularPreprocessing_training.processed_data", "alias", "0.95"]
+    assert lines["eval_data"][:3] == ["TabularPreprocessing_training.processed_data", "alias", "1.00"]
     assert lines["SIGNATURE"][:3] == ["(empty", "folder)", "empty"]
     assert "6 inputs, 0 to resolve" in done.stdout
     done = pipetest("cursus", "match", CHAIN / "pipeline_dag.json", CHAIN / "config.json",
                     "--contracts", CHAIN / "contracts", "--json")
     assert done.returncode == 1  # RAW has no data
     rows = {r["input"]: r for r in json.loads(done.stdout)}
-    assert rows["RAW"]["kind"] == "unbound" and rows["model_input"]["confidence"] == 0.85
+    assert rows["RAW"]["kind"] == "unbound" and rows["model_input"]["confidence"] == 0.8827
 
 
 def test_cli_check_exits_1_on_errors_and_0_when_clean():

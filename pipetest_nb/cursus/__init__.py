@@ -5,21 +5,20 @@ from pipetest_nb.cursus.contracts import (
     ContractInput,
     CursusContract,
     JobArgument,
-    NameHints,
     read_python_contracts,
     read_step_interface,
 )
 from pipetest_nb.cursus.documents import CursusConfig, CursusDAG, read_cursus_config, read_cursus_dag
 from pipetest_nb.cursus.environment import ENV_ALIASES
 from pipetest_nb.cursus.layer import DEFAULT_MIN_CONFIDENCE, CursusIntegrationLayer, load_cursus_pipeline
-from pipetest_nb.cursus.matching import MATCH_CONFIDENCE, Binding, match_score, normalise_name
+from pipetest_nb.cursus.matching import Binding, compatibility, name_similarity, normalise_name
 from pipetest_nb.cursus.overrides import CursusOverrides, read_overrides
 from pipetest_nb.cursus.scan import NameUse, ScriptUsage, scan_script
+from pipetest_nb.cursus.specs import DependencySpec, OutputSpec, StepSpec
 
 __all__ = [
     "DEFAULT_MIN_CONFIDENCE",
     "ENV_ALIASES",
-    "MATCH_CONFIDENCE",
     "Binding",
     "ContractFinding",
     "ContractInput",
@@ -29,12 +28,15 @@ __all__ = [
     "CursusDAG",
     "CursusIntegrationLayer",
     "CursusOverrides",
+    "DependencySpec",
     "JobArgument",
-    "NameHints",
     "NameUse",
+    "OutputSpec",
     "ScriptUsage",
+    "StepSpec",
+    "compatibility",
     "load_cursus_pipeline",
-    "match_score",
+    "name_similarity",
     "normalise_name",
     "read_cursus_config",
     "read_cursus_dag",

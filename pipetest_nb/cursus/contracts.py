@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipetest_nb.cursus.documents import env_text, fail, read_yaml_or_json
+from pipetest_nb.cursus.specs import StepSpec, completed, read_spec, with_variant
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
 
 _CONTRACT_CALL = re.compile(r"ScriptContract$")
@@ -44,15 +45,6 @@ class JobArgument:
     default: Any = None
 
 
-@dataclass(frozen=True)
-class NameHints:
-    """What a step interface's ``spec:`` says about one name, to help matching."""
-
-    aliases: tuple[str, ...] = ()
-    semantic_keywords: tuple[str, ...] = ()
-    compatible_sources: tuple[str, ...] = ()
-
-
 @dataclass
 class CursusContract:
     """One script's contract, from a ``<script>.step.yaml`` interface or a Python ``ScriptContract(...)``."""
@@ -64,8 +56,7 @@ class CursusContract:
     job_arguments: dict[str, JobArgument] = field(default_factory=dict)
     required_env: tuple[str, ...] = ()
     optional_env: dict[str, str] = field(default_factory=dict)
-    dependency_hints: dict[str, NameHints] = field(default_factory=dict)
-    output_hints: dict[str, NameHints] = field(default_factory=dict)
+    spec: StepSpec = field(default_factory=StepSpec)
     lines: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def line(self, kind: str, name: str) -> int | None:
@@ -92,24 +83,32 @@ def _line_of(mapping: Any, key: Any = None) -> int | None:
     return line_of(mapping, key)
 
 
-def read_step_interface(path: str | os.PathLike) -> CursusContract:
-    """Read a ``<script>.step.yaml`` interface: its ``contract:`` and ``spec:`` sections."""
+def read_step_interface(path: str | os.PathLike, job_type: str | None = None) -> CursusContract:
+    """Read a ``<script>.step.yaml`` interface: its ``contract:`` and ``spec:`` sections, with the
+    ``variants:`` entry of ``job_type`` merged over them as Cursus's builder of that job type does."""
     path = Path(path).absolute()
-    data = read_yaml_or_json(path)
+    return interface_contract(read_yaml_or_json(path), path, job_type)
+
+
+def interface_contract(data: Any, path: Path, job_type: str | None = None) -> CursusContract:
+    """The contract of an interface already read from ``path``."""
     if not isinstance(data, Mapping) or not isinstance(data.get("contract"), Mapping):
         fail([SpecProblem("a step interface needs a 'contract:' section", file=str(path), key="contract",
                           hint="contract: {entry_point, inputs, outputs, job_arguments, env_vars}")], path)
+    data = with_variant(data, job_type)
     reader = _InterfaceReader(path)
     section = data["contract"]
     entry = section.get("entry_point")
     if entry is not None and not isinstance(entry, str):
         reader.problem("'entry_point' must be a file name", section, "entry_point")
     reader.contract.entry_point = entry if isinstance(entry, str) else None
-    spec_required = reader.read_spec(data)
-    reader.read_inputs(section, spec_required)
+    reader.read_inputs(section, reader.spec_required(data))
     reader.read_outputs(section)
     reader.read_job_arguments(section)
     reader.read_env_vars(section)
+    spec = read_spec(data, {n: i.required for n, i in reader.contract.inputs.items()}, reader.problem)
+    reader.contract.spec = completed(spec, {n: i.required for n, i in reader.contract.inputs.items()},
+                                     reader.contract.outputs)
     fail(reader.problems, path)
     return reader.contract
 
@@ -126,29 +125,14 @@ class _InterfaceReader:
         self.problems.append(SpecProblem(message, file=str(self.path), line=_line_of(mapping, key), key=key,
                                          hint=hint))
 
-    def read_spec(self, data: Mapping[str, Any]) -> dict[str, bool]:
-        """The matching hints of ``spec:``; returns the ``required`` flags its dependencies set."""
-        spec = data.get("spec") or {}
-        if not isinstance(spec, Mapping):
-            self.problem("'spec' must be a mapping with 'dependencies' and 'outputs'", data, "spec")
-            spec = {}
-        for key, target in (("dependencies", self.contract.dependency_hints),
-                            ("outputs", self.contract.output_hints)):
-            hints = spec.get(key) or {}
-            if not isinstance(hints, Mapping):
-                self.problem(f"'spec.{key}' must map a logical name to its hints", spec, key)
-                continue
-            for name, raw in hints.items():
-                raw = raw or {}
-                try:
-                    target[str(name)] = NameHints(
-                        aliases=_as_str_list(raw.get("aliases") or []),
-                        semantic_keywords=_as_str_list(raw.get("semantic_keywords") or []),
-                        compatible_sources=_as_str_list(raw.get("compatible_sources") or []))
-                except (ValueError, AttributeError):
-                    self.problem(f"hints of '{name}' must be lists of names (aliases, semantic_keywords, "
-                                 "compatible_sources)", hints, name)
-        return {name: raw.get("required") for name, raw in (spec.get("dependencies") or {}).items()
+    @staticmethod
+    def spec_required(data: Mapping[str, Any]) -> dict[str, bool]:
+        """The ``required`` flags the spec's dependencies set (a contract input without one takes it)."""
+        spec = data.get("spec")
+        dependencies = spec.get("dependencies") if isinstance(spec, Mapping) else None
+        if not isinstance(dependencies, Mapping):
+            return {}
+        return {name: raw.get("required") for name, raw in dependencies.items()
                 if isinstance(raw, Mapping) and isinstance(raw.get("required"), bool)}
 
     def read_inputs(self, section: Mapping[str, Any], spec_required: dict[str, bool]) -> None:
@@ -274,7 +258,29 @@ def _contract_from_call(node: ast.Call, path: Path, problems: list[SpecProblem])
         arg = _job_argument(flag, None, default=default if default not in (None, "") else None)
         contract.job_arguments[arg.name] = arg
         contract.lines[("arg", arg.name)] = line(("kw", "expected_arguments"))
+    contract.spec = completed(StepSpec(), {n: i.required for n, i in contract.inputs.items()}, contract.outputs)
     return contract
+
+
+def _plain(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@dataclass
+class _Source:
+    """One contract file of a folder, kept as read so each job type can apply its variant."""
+
+    file: Path
+    entry_point: str | None
+    stem: str
+    step_type: str | None
+    data: Any = None
+    contract: CursusContract | None = None
+
+    def contract_for(self, job_type: str | None) -> CursusContract:
+        if self.contract is not None:
+            return self.contract
+        return interface_contract(self.data, self.file, job_type)
 
 
 class ContractIndex:
@@ -282,28 +288,47 @@ class ContractIndex:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self._by_entry: dict[str, CursusContract] | None = None
-        self._by_stem: dict[str, CursusContract] = {}
+        self._sources: list[_Source] | None = None
+        self._contracts: dict[tuple[Path, str | None], CursusContract] = {}
 
-    def _load(self) -> dict[str, CursusContract]:
-        if self._by_entry is None:
-            self._by_entry = {}
+    def _load(self) -> list[_Source]:
+        if self._sources is None:
+            self._sources = []
             files = sorted(self.folder.glob("*.step.yaml")) + sorted(self.folder.glob("*.step.yml"))
             for file in files:
-                contract = read_step_interface(file)
-                stem = file.name.rsplit(".step.", 1)[0]
-                self._by_stem.setdefault(stem, contract)
-                if contract.entry_point:
-                    self._by_entry.setdefault(contract.entry_point, contract)
+                data = read_yaml_or_json(file.absolute())
+                base = interface_contract(data, file.absolute())
+                step_type = data.get("step_type") if isinstance(data.get("step_type"), str) else None
+                self._sources.append(_Source(file.absolute(), base.entry_point, file.name.rsplit(".step.", 1)[0],
+                                             step_type, data=data))
             for file in sorted(self.folder.glob("*.py")):
                 if "ScriptContract" not in file.read_text(encoding="utf-8", errors="replace"):
                     continue
                 for contract in read_python_contracts(file):
-                    if contract.entry_point:
-                        self._by_entry.setdefault(contract.entry_point, contract)
-                    self._by_stem.setdefault(file.stem.removesuffix("_contract"), contract)
-        return self._by_entry
+                    self._sources.append(_Source(contract.file, contract.entry_point,
+                                                 file.stem.removesuffix("_contract"), None, contract=contract))
+        return self._sources
 
-    def find(self, script: Path) -> CursusContract | None:
-        by_entry = self._load()
-        return by_entry.get(script.name) or self._by_stem.get(script.stem)
+    def find(self, script: Path, step_type: str | None = None, job_type: str | None = None) -> CursusContract | None:
+        """The contract whose ``entry_point`` is the script's file name (of the interface whose
+        ``step_type`` is the step's, when two name it), else ``<stem>.step.yaml``, else the interface of
+        ``step_type``; with ``job_type``'s variant applied. Two contracts that still fit are an error."""
+        sources = self._load()
+        found = [s for s in sources if s.entry_point == script.name]
+        if len(found) > 1 and step_type:
+            found = [s for s in found if s.step_type and _plain(s.step_type) == _plain(step_type)] or found
+        if len(found) > 1:
+            files = " and ".join(str(s.file) for s in found)
+            raise PipelineSpecError([SpecProblem(
+                f"{len(found)} contracts have entry point '{script.name}': {files}", file=str(found[0].file),
+                key="entry_point", hint="give each script its own entry point, or set the step's interface with "
+                "'contract:' in the overrides")])
+        found = found or [s for s in sources if s.stem == script.stem][:1]
+        found = found or [s for s in sources if step_type and s.step_type
+                          and _plain(s.step_type) == _plain(step_type)][:1]
+        if not found:
+            return None
+        key = (found[0].file, job_type)
+        if key not in self._contracts:
+            self._contracts[key] = found[0].contract_for(job_type)
+        return self._contracts[key]

@@ -3,9 +3,8 @@
 Cursus (the SageMaker pipeline generator) describes a pipeline in three places: a DAG whose edges
 carry no names, a configuration (fields shared by every step, under per-step fields) and one
 contract per script (logical inputs and outputs, env vars, job arguments). This facade reads all
-three without importing Cursus or any script, binds every consumer input to a producer output by
-matching logical names, checks each script against its contract with a static ``ast`` scan, and
-builds a normal ``PipelineDAG`` whose steps run in ``main`` mode.
+three without importing Cursus or any script, binds every consumer input to a producer output as
+Cursus's assembler does, checks each script against its contract with a static ``ast`` scan, and builds a normal ``PipelineDAG`` whose steps run in ``main`` mode.
 """
 
 from __future__ import annotations
@@ -24,10 +23,11 @@ from pipetest_nb.cursus.checks import (
 from pipetest_nb.cursus.contracts import ContractIndex, ContractInput, CursusContract, read_step_interface
 from pipetest_nb.cursus.documents import fail, read_cursus_config, read_cursus_dag
 from pipetest_nb.cursus.environment import ENV_ALIASES, CursusEnvironment
-from pipetest_nb.cursus.matching import Binding, Producer, match_input, unbound_problem
+from pipetest_nb.cursus.matching import Binding, Producer, assign, binding_of, unbound_problem
 from pipetest_nb.cursus.overrides import CursusOverrides, read_overrides
 from pipetest_nb.cursus.scan import ScriptUsage, scan_script
 from pipetest_nb.cursus.scripts import SDK_PACKAGE, ScriptFinder, interface_requires, interfaces_by_step_type
+from pipetest_nb.cursus.specs import node_step_name
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
 from pipetest_nb.spec.model import PipelineDAG
 from pipetest_nb.spec.parts import StepConfig
@@ -63,7 +63,7 @@ class CursusIntegrationLayer:
         #: step -> where its script was found, when not where the configuration says
         self.script_notes: dict[str, str] = {}
         self._typed: dict[str, Path] | None = None
-        self._interfaces: dict[Path, CursusContract] = {}
+        self._interfaces: dict[tuple[Path, str | None], CursusContract] = {}
         self._sdk: dict[str, bool] = {}
         self.env_aliases = {**ENV_ALIASES, **(env_aliases or {})}
         #: env vars and job arguments as Cursus computes them, from the config class sources
@@ -167,21 +167,29 @@ class CursusIntegrationLayer:
         ``<script>_contract.py``), in ``contracts_dir`` or beside the script; an external step's is the
         interface of its step type."""
         if self.is_external(step) and self._typed_interface(step) is not None:
-            file = self._typed_interface(step)
-            if file not in self._interfaces:
-                self._interfaces[file] = read_step_interface(file)
-            return self._interfaces[file]
+            key = (self._typed_interface(step), self.job_type(step))
+            if key not in self._interfaces:
+                self._interfaces[key] = read_step_interface(*key)
+            return self._interfaces[key]
         script = self.script_for(step)
         folder = self.contracts_dir or script.parent
         if folder not in self._indexes:
             self._indexes[folder] = ContractIndex(folder)
-        contract = self._indexes[folder].find(script)
+        contract = self._indexes[folder].find(script, node_step_name(step), self.job_type(step))
         if contract is None:
             raise PipelineSpecError([SpecProblem(
                 f"no contract for script '{script.name}' in {folder}", step=step, file=str(script),
                 hint=f"write {folder / (script.stem + '.step.yaml')} with a 'contract:' section, or pass the "
                      "folder of the contracts (--contracts DIR)")])
         return contract
+
+    def job_type(self, step: str) -> str | None:
+        """The job type whose ``variants:`` entry the step's interface takes: its config's ``job_type``,
+        else the node name's suffix (``TabularPreprocessing_calibration``)."""
+        value = self.step_fields(step).get("job_type")
+        if isinstance(value, str) and value:
+            return value
+        return step.split("_", 1)[1] if "_" in step else None
 
     def scan(self, script: Path) -> ScriptUsage:
         if script not in self._scans:
@@ -197,15 +205,29 @@ class CursusIntegrationLayer:
             out += self.bindings_for(step)
         return out
 
+    def producers(self, step: str) -> list[Producer]:
+        """The step's DAG predecessors, in edge order, as the assembler scores them."""
+        return [Producer(p, self.contract_for(p).spec, self.contract_for(p).spec.step_type,
+                         frozenset(self.step_types(p))) for p in self.dag.predecessors(step)]
+
+    def assembler_bindings(self, step: str, settled: Mapping[str, str | None] | None = None) -> dict[str, Binding]:
+        """What Cursus's assembler wires into each spec dependency of the step (an external step's too),
+        with pipetest's warnings and problems; the ``settled`` ones (given a source or a path) are left out."""
+        spec, producers = self.contract_for(step).spec, self.producers(step)
+        chosen = assign(spec, producers, settled)
+        return {name: binding_of(step, spec.dependencies[name], choice, producers, self.min_confidence)
+                for name, choice in chosen.items()}
+
     def bindings_for(self, step: str, overrides: CursusOverrides | None = None) -> list[Binding]:
         """How each input of the step gets its data; none for an external step (it reads nothing)."""
         overrides = overrides or self.overrides
         if self.is_external(step):
             return []
         contract = self.contract_for(step)
-        producers = [Producer(p, self.contract_for(p), frozenset(self.step_types(p)))
-                     for p in self.dag.predecessors(step)]
         paths = overrides.for_step(step, "inputs")
+        settled = {name: overrides.bindings.get(f"{step}.{name}") for name in contract.spec.dependencies
+                   if name in paths or f"{step}.{name}" in overrides.bindings}
+        chosen = self.assembler_bindings(step, settled)
         out = []
         for name, spec in contract.inputs.items():
             target = f"{step}.{name}"
@@ -215,9 +237,10 @@ class CursusIntegrationLayer:
                 source = overrides.bindings[target]
                 out.append(self._unbound(step, name, spec) if source is None else
                            Binding(step, name, "override", source=source, confidence=1.0, required=spec.required))
+            elif name in chosen:
+                out.append(chosen[name])
             else:
-                out.append(match_input(step, name, spec, contract, producers, self.min_confidence)
-                           or self._unbound(step, name, spec))
+                out.append(self._unbound(step, name, spec))
         return out
 
     def _unbound(self, step: str, name: str, spec: ContractInput) -> Binding:
@@ -433,6 +456,9 @@ class CursusIntegrationLayer:
                 findings += [ContractFinding("error", f"{b.kind}_binding", step, b.problem, b.input,
                                              str(contract.file), contract.line("input", b.input))
                              for b in unsure.values()]
+                findings += [ContractFinding("warning", "low_score_binding", step, b.warning, b.input,
+                                             str(contract.file), contract.line("input", b.input))
+                             for b in bindings if b.warning]
                 findings += [f for f in self.validate_step_contract(step).findings
                              if not (f.kind == "unbound_input" and f.name in unsure)]
                 findings += self.environment.findings(step, contract, self.overrides.for_step(step, "env"),

@@ -33,14 +33,15 @@ def cmd_cursus_match(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"step": b.step, "input": b.input, "kind": b.kind, "source": b.source,
                            "path": str(b.path) if b.path else None, "confidence": b.confidence,
-                           "required": b.required, "candidates": list(b.candidates), "problem": b.problem}
+                           "required": b.required, "candidates": list(b.candidates), "problem": b.problem,
+                           "warning": b.warning}
                           for b in bindings], indent=2))
     else:
         rows = []
         for b in bindings:
             bound = b.source or (str(b.path) if b.path else {"empty": "(empty folder)", "omitted": "(left out)"}
                                  .get(b.kind, " | ".join(b.candidates) or "-"))
-            note = b.problem or ("" if b.required else "optional")
+            note = b.problem or b.warning or ("" if b.required else "optional")
             if b.kind == "unbound":
                 note = "required input: give --input STEP.NAME=PATH"
             rows.append((b.step, b.input, bound, b.kind,
