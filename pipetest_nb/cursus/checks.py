@@ -17,6 +17,7 @@ from pipetest_nb.text import did_you_mean
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     from pipetest_nb.cursus.contracts import CursusContract
     from pipetest_nb.spec.parts import StepConfig
@@ -97,6 +98,17 @@ def config_findings(step: str, contract: CursusContract, config: StepConfig,
     return findings
 
 
+def missing_script_finding(step: str, script: Path, source_root: Path, config_file: Path | None) -> ContractFinding:
+    """A step's script that is nowhere: a Cursus configuration's relative paths start at the source root."""
+    close = did_you_mean(script.name, [f.name for f in script.parent.glob("*.py")]) if script.parent.is_dir() else None
+    return ContractFinding(
+        "error", "script_not_found", step, f"script file not found: {script}", script.name,
+        str(config_file) if config_file else None,
+        hint=(f"{close}; " if close else "") + f"relative script paths in the configuration start at --source-root (here {source_root}; by default "
+             "the configuration's folder), and a script that is not there is looked up by its file name under "
+             f"it; pass --source-root DIR, or set steps.{step}.script in the overrides file")
+
+
 def script_findings(step: str, contract: CursusContract, config: StepConfig,
                     usage: ScriptUsage) -> list[ContractFinding]:
     """Names the script reads that the contract does not declare, and declared names it never reads."""
@@ -116,7 +128,7 @@ def script_findings(step: str, contract: CursusContract, config: StepConfig,
             "give main these four parameters (the __main__ block can build them from the container paths, "
             "os.environ and argparse)"))
     declared = {"input": set(contract.inputs), "output": set(contract.outputs),
-                "env": {*contract.required_env, *contract.optional_env, *config.env},
+                "env": {*contract.required_env, *contract.optional_env, *contract.computed_env, *config.env},
                 "arg": {*contract.job_arguments, *config.args}}
     for kind in KINDS:
         used = usage.names(kind)
@@ -146,9 +158,17 @@ def _undeclared(step: str, kind: str, used: dict[str, NameUse], declared: set[st
                 "error" if fails else "warning", f"undeclared_{kind}", step,
                 f"the script reads {_WORDS[kind]} '{name}'{_how(use)}, which the contract does not declare"
                 + _consequence(use, fails), name, script, use.line,
-                did_you_mean(name, declared) or f"declare it in {contract.file.name}"
-                + (f", or set env: {{{name}: ...}} in the overrides file" if use.via_os else "")))
+                did_you_mean(name, declared) or _declare_hint(kind, name, use, declared, contract)))
     return findings
+
+
+def _declare_hint(kind: str, name: str, use: NameUse, declared: set[str], contract: CursusContract) -> str:
+    hint = f"declare it in {contract.file.name}"
+    if use.via_os:
+        return hint + f", or set env: {{{name}: ...}} in the overrides file"
+    if kind in ("input", "output") and 0 < len(declared) <= 5:
+        return hint + f", or use the contract's name: {', '.join(sorted(declared))}"
+    return hint
 
 
 def _how(use: NameUse) -> str:
@@ -161,6 +181,8 @@ def _consequence(use: NameUse, fails: bool) -> str:
     """What happens at run time when the name is not there."""
     if fails:
         return " (it fails when the name is missing)"
+    if use.via_os and use.direct:
+        return ": it fails with KeyError unless the variable is set"
     if use.via_os:
         return ": the default applies unless something sets it" if use.default is not None else ""
     if use.default is not None:

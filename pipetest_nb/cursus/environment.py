@@ -10,19 +10,17 @@ env var's own name (any case) feeds it, the documented aliases too (``step_env``
 from __future__ import annotations
 
 import ast
-import functools
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pipetest_nb.cursus.checks import ContractFinding
 from pipetest_nb.cursus.config_classes import ConfigClasses, NotStatic, find_cursus_sources
 from pipetest_nb.cursus.config_eval import Evaluator, Instance
 from pipetest_nb.cursus.contracts import CursusContract
-from pipetest_nb.cursus.documents import CursusConfig, env_text, read_yaml_or_json
+from pipetest_nb.cursus.documents import CursusConfig, env_text
 from pipetest_nb.cursus.values import format_env_value
 
 #: Config fields that feed an env var of another name. A field with the env var's own name, in any
@@ -136,17 +134,9 @@ def _base_resolver(ev: Evaluator, instance: Instance, declared: list[str]) -> di
     return env
 
 
-@functools.cache
-def _computed_in(file: Path) -> tuple[str, ...]:
-    data = read_yaml_or_json(file) if file.suffix in (".yaml", ".yml") else None
-    section = data.get("contract") if isinstance(data, Mapping) else None
-    paths = section.get("computed_env_paths") if isinstance(section, Mapping) else None
-    return tuple(str(name) for name in paths) if isinstance(paths, Mapping) else ()
-
-
 def computed_env_paths(contract: CursusContract) -> tuple[str, ...]:
     """The interface's ``computed_env_paths``: env vars Cursus sets to S3 paths under the execution prefix."""
-    return _computed_in(contract.file)
+    return contract.computed_env
 
 
 def cursus_values(classes: ConfigClasses, class_name: str, fields: Mapping[str, Any],

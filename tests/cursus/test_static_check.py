@@ -127,10 +127,17 @@ def test_a_guarded_read_is_a_warning_that_does_not_block_the_run(tmp_path):
     assert done.returncode == 0 and "0 errors, 4 warnings" in done.stdout
 
 
+def test_a_variable_the_interface_computes_is_declared():
+    # bedrock_batch_processing.step.yaml: computed_env_paths (S3 paths the builder joins at build time)
+    names = {f.name for f in real_findings("bedrock_batch_processing", "bedrock_batch_processing.py")}
+    assert not names & {"BEDROCK_BATCH_INPUT_S3_PATH", "BEDROCK_BATCH_OUTPUT_S3_PATH"}
+
+
 def test_an_unguarded_read_of_an_undeclared_name_is_still_an_error(tmp_path):
     # payload.py raises when "output_dir" is missing, then indexes it: the contract names the output payload_sample
     (finding,) = [f for f in real_findings("payload", "payload.py") if f.name == "output_dir"]
     assert finding.severity == "error" and "it fails when the name is missing" in finding.message
+    assert finding.hint == "declare it in payload.step.yaml, or use the contract's name: payload_sample"
     script = write(tmp_path, "s.py", """
         def main(input_paths, output_paths, environ_vars, job_args):
             if "A" in input_paths:
@@ -206,3 +213,41 @@ def test_no_error_on_the_real_scripts_but_the_true_ones():
         ("undeclared_output", "payload.py", "output_dir"),  # payload.step.yaml names it payload_sample
     }
 
+
+# -- cursus match lists every problem -------------------------------------------------------------
+
+
+def test_match_goes_on_past_a_step_it_cannot_read(tmp_path):
+    dag, config, contracts = project(tmp_path, "def main(input_paths, output_paths, environ_vars, job_args):\n"
+                                               "    return input_paths['DATA']\n",
+                                     "contract:\n  inputs:\n    DATA: {path: /in, required: true}\n")
+    data = json.loads(config.read_text())
+    data["configuration"]["specific"].update({"Broken": {"processing_entry_point": "gone.py"},
+                                              "AlsoBroken": {"processing_entry_point": "lost.py"},
+                                              "Consumer": {"processing_entry_point": "s.py"}})
+    config.write_text(json.dumps(data))
+    dag.write_text(json.dumps({"nodes": ["S", "Broken", "AlsoBroken", "Consumer"],
+                               "edges": [["Broken", "Consumer"]]}))
+    done = pipetest("cursus", "match", dag, config, "--contracts", contracts)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no contract for script 'gone.py'" in done.stdout and "no contract for script 'lost.py'" in done.stdout
+    assert "step 'Consumer': its inputs cannot be matched while 'Broken' cannot be read" in done.stdout
+    assert "1 inputs, 1 to resolve; 3 steps could not be matched (errors above)" in done.stdout
+    done = pipetest("cursus", "match", dag, config, "--contracts", contracts, "--json")
+    rows = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert [(r["step"], r["kind"]) for r in rows] == [("S", "unbound"), ("Broken", "spec"), ("AlsoBroken", "spec"),
+                                                     ("Consumer", "spec")]
+    assert rows[0]["problem"].startswith("required input 'DATA' is not bound") and "--input S.DATA=" in rows[0]["hint"]
+    assert all(r["problem"] for r in rows)
+
+
+def test_a_missing_script_says_where_relative_paths_start(tmp_path):
+    dag, config, contracts = project(tmp_path, "def main(a, b, c, d):\n    pass\n", "contract:\n  inputs: {}\n")
+    (tmp_path / "scripts" / "s.py").rename(tmp_path / "scripts" / "t.py")
+    done = pipetest("cursus", "check", dag, config, "--contracts", contracts)
+    assert done.returncode == 1
+    assert f"step 'S': script file not found: {tmp_path / 'scripts' / 's.py'}" in done.stdout
+    assert f"(did you mean 't.py'?; relative script paths in the configuration start at --source-root (here " \
+           f"{tmp_path}; by default the configuration's folder)" in done.stdout
+    assert "pipeline file" not in done.stdout
