@@ -56,6 +56,7 @@ class CursusContract:
     job_arguments: dict[str, JobArgument] = field(default_factory=dict)
     required_env: tuple[str, ...] = ()
     optional_env: dict[str, str] = field(default_factory=dict)
+    computed_env: tuple[str, ...] = ()  # computed_env_paths: S3 paths the builder derives at build time
     spec: StepSpec = field(default_factory=StepSpec)
     lines: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -197,6 +198,9 @@ class _InterfaceReader:
         for name, default in optional.items():
             self.contract.optional_env[str(name)] = env_text(default) or ""
             self.contract.lines[("env", name)] = _line_of(optional, name)
+        computed = section.get("computed_env_paths") or {}
+        if isinstance(computed, Mapping):
+            self.contract.computed_env = tuple(str(name) for name in computed)
 
 
 def read_python_contracts(path: str | os.PathLike) -> list[CursusContract]:

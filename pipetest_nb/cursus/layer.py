@@ -18,6 +18,7 @@ from pipetest_nb.cursus.checks import (
     ContractFinding,
     ContractValidationResult,
     config_findings,
+    missing_script_finding,
     script_findings,
 )
 from pipetest_nb.cursus.contracts import ContractIndex, ContractInput, CursusContract, read_step_interface
@@ -435,6 +436,9 @@ class CursusIntegrationLayer:
         """Check a step's configuration and script against its contract: required env vars, job
         arguments and inputs are provided; the names the script reads are declared and used."""
         contract = self.contract_for(step_name)
+        if config is None and not self.script_for(step_name).is_file():
+            return ContractValidationResult([missing_script_finding(step_name, self.script_for(step_name),
+                                                                    self.source_root, self.config.file)])
         if config is None:
             config = self._resolve(step_name, self.overrides, strict_bindings=False)
         findings = config_findings(step_name, contract, config, self.env_aliases)

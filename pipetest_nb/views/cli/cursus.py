@@ -7,6 +7,7 @@ import json
 import sys
 
 from pipetest_nb.cursus.layer import DEFAULT_MIN_CONFIDENCE, CursusIntegrationLayer
+from pipetest_nb.cursus.matching import Binding, unbound_problem
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
 from pipetest_nb.text import format_duration
 from pipetest_nb.views.cli.printing import format_table
@@ -26,31 +27,66 @@ def _layer_from_args(args: argparse.Namespace) -> CursusIntegrationLayer:
     return layer
 
 
+def _all_bindings(layer: CursusIntegrationLayer) -> tuple[list[Binding], list[SpecProblem]]:
+    """Every step's bindings; a step that cannot be matched gives its problems, and the others go on."""
+    bindings: list[Binding] = []
+    problems: dict[tuple, SpecProblem] = {}  # a broken producer fails each of its consumers: once is enough
+    for step in layer.steps:
+        try:
+            bindings += layer.bindings_for(step)
+        except PipelineSpecError as exc:
+            for p in exc.problems:
+                problems.setdefault((p.step, p.message, p.file, p.line, p.key), p)
+            broken = sorted({p.step for p in exc.problems if p.step and p.step != step})
+            if broken and not any(p.step == step for p in exc.problems):
+                problems.setdefault((step, "blocked"), SpecProblem(
+                    f"its inputs cannot be matched while {', '.join(map(repr, broken))} cannot be read", step=step,
+                    file=str(layer.dag.file) if layer.dag.file else None, hint="fix the error of that step first"))
+    return bindings, list(problems.values())
+
+
+def _binding_row(layer: CursusIntegrationLayer, b: Binding) -> dict[str, object]:
+    problem, hint, line = b.problem, None, None
+    if b.kind == "unbound":
+        unbound = unbound_problem(b.step, b.input, layer.contract_for(b.step))
+        problem, hint, line = unbound.message, unbound.hint, unbound.line
+    return {"step": b.step, "input": b.input, "kind": b.kind, "source": b.source,
+            "path": str(b.path) if b.path else None, "confidence": b.confidence, "required": b.required,
+            "candidates": list(b.candidates), "problem": problem, "warning": b.warning, "hint": hint, "line": line}
+
+
+def _problem_row(p: SpecProblem) -> dict[str, object]:
+    return {"step": p.step, "input": None, "kind": "spec", "source": None, "path": None, "confidence": None,
+            "required": None, "candidates": [], "problem": p.message, "hint": p.hint, "file": p.file,
+            "line": p.line, "key": p.key}
+
+
 def cmd_cursus_match(args: argparse.Namespace) -> int:
-    """Print how every input is bound; exit 1 when a binding is ambiguous, unsure or missing."""
+    """Print how every input is bound, and every step that cannot be matched; exit 1 when anything is
+    ambiguous, unsure, missing or broken."""
     layer = _layer_from_args(args)
-    bindings = layer.match()
-    if args.json:
-        print(json.dumps([{"step": b.step, "input": b.input, "kind": b.kind, "source": b.source,
-                           "path": str(b.path) if b.path else None, "confidence": b.confidence,
-                           "required": b.required, "candidates": list(b.candidates), "problem": b.problem,
-                           "warning": b.warning}
-                          for b in bindings], indent=2))
-    else:
-        rows = []
-        for b in bindings:
-            bound = b.source or (str(b.path) if b.path else {"empty": "(empty folder)", "omitted": "(left out)"}
-                                 .get(b.kind, " | ".join(b.candidates) or "-"))
-            note = b.problem or b.warning or ("" if b.required else "optional")
-            if b.kind == "unbound":
-                note = "required input: give --input STEP.NAME=PATH"
-            rows.append((b.step, b.input, bound, b.kind,
-                         f"{b.confidence:.2f}" if b.confidence is not None else "", note))
-        print(format_table(["step", "input", "bound to", "kind", "confidence", "note"], rows))
+    bindings, problems = _all_bindings(layer)
     failed = [b for b in bindings if b.problem or b.kind == "unbound"]
-    if not args.json:
-        print(f"\n{len(bindings)} inputs, {len(failed)} to resolve")
-    return 1 if failed else 0
+    if args.json:
+        print(json.dumps([_binding_row(layer, b) for b in bindings] + [_problem_row(p) for p in problems],
+                         indent=2))
+        return 1 if failed or problems else 0
+    rows = []
+    for b in bindings:
+        bound = b.source or (str(b.path) if b.path else {"empty": "(empty folder)", "omitted": "(left out)"}
+                             .get(b.kind, " | ".join(b.candidates) or "-"))
+        note = b.problem or b.warning or ("" if b.required else "optional")
+        if b.kind == "unbound":
+            note = "required input: give --input STEP.NAME=PATH"
+        rows.append((b.step, b.input, bound, b.kind, f"{b.confidence:.2f}" if b.confidence is not None else "",
+                     note))
+    print(format_table(["step", "input", "bound to", "kind", "confidence", "note"], rows))
+    if problems:
+        print("\n" + "\n".join(f"error: {p}" for p in problems))
+    steps = len({p.step for p in problems})
+    print(f"\n{len(bindings)} inputs, {len(failed)} to resolve"
+          + (f"; {steps} step{'s' if steps != 1 else ''} could not be matched (errors above)" if problems else ""))
+    return 1 if failed or problems else 0
 
 
 def cmd_cursus_check(args: argparse.Namespace) -> int:
@@ -113,7 +149,8 @@ def add_cursus_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                        help="bindings matched less surely than this are errors (default: %(default)s)")
         if name == "match":
-            p.add_argument("--json", action="store_true", help="print the bindings as JSON")
+            p.add_argument("--json", action="store_true",
+                           help="print the bindings and every problem as JSON (one row each)")
         if name == "run":
             p.add_argument("--workspace", metavar="DIR", default="pipetest_workspace",
                            help="where runs are kept (default: %(default)s)")
