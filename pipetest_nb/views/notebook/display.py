@@ -70,7 +70,7 @@ def dag_html(plan_or_dag: PipelineExecutionPlan | PipelineDAG) -> str:
     for name in plan.execution_order:
         step = plan.step_configs[name]
         try:
-            script = _path(step.script, base)
+            script = "(external: data you provide)" if step.external else _path(step.script, base)
         except Exception:  # a step without a script still has a row
             script = ""
         rows.append({"name": name, "gen": str(generation.get(name, "")), "script": script,

@@ -203,7 +203,7 @@ class DagGraph:
             self._statuses[step] = status
             i = self._index[step]
             self._node_arrays["color"][i] = STATUS_CODE[status]
-            self._node_arrays["hover"][i] = node_hover(step, status, self._info[step])
+            self._node_arrays["hover"][i] = node_hover(step, status, self._info[step], step in self.model.external)
             self._dirty |= {"color", "hover"}
 
     def _set_info(self, step: str, metrics: dict[str, Any] | None) -> None:
@@ -220,8 +220,9 @@ class DagGraph:
                                  f"use {', '.join(METRIC_KEYS)}")
             self._info[step].update(metrics)
         i, info = self._index[step], self._info[step]
-        self._node_arrays["hover"][i] = node_hover(step, self._statuses[step], info)
-        self._node_arrays["text"][i] = node_label(step, info)
+        external = step in self.model.external
+        self._node_arrays["hover"][i] = node_hover(step, self._statuses[step], info, external)
+        self._node_arrays["text"][i] = node_label(step, info, external)
         self._dirty |= {"hover", "text"}
 
     def _set_edge_state(self, edge: tuple[str, ...], state: str) -> None:

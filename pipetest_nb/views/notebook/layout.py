@@ -85,6 +85,7 @@ class GraphModel:
     ordering_edges: list[tuple[str, str]]  # (producer step, consumer step), no data
     edge_paths: dict[Edge, tuple[list[float], list[float]]] = field(default_factory=dict)
     max_layer: int = 1
+    external: frozenset[str] = frozenset()  # steps that do not run: their outputs are the user's folders
 
     @property
     def step_index(self) -> dict[str, int]:
@@ -140,7 +141,8 @@ def build_model(plan_or_dag: PipelineExecutionPlan | PipelineDAG, sweeps: int = 
     ordering = [(d, s) for s in steps for d in preds[s] if (d, s) not in bound]
     model = GraphModel(name=getattr(plan.dag, "name", None) or "pipeline", steps=steps, pos=pos,
                        data_edges=data_edges, ordering_edges=ordering,
-                       max_layer=max((len(g) for g in layers), default=1))
+                       max_layer=max((len(g) for g in layers), default=1),
+                       external=frozenset(s for s in steps if getattr(getattr(plan, "step_configs", {}).get(s), "external", False)))
     _route_edges(model)
     return model
 
@@ -171,17 +173,20 @@ def _fmt_count(n: Any) -> str:
     return f"{n:,}" if isinstance(n, int) else str(n)
 
 
-def node_label(step: str, info: dict[str, Any]) -> str:
-    """The text under a node: its name, and its duration once known."""
+def node_label(step: str, info: dict[str, Any], external: bool = False) -> str:
+    """The text under a node: its name (``external`` for a step that does not run), and its duration once
+    known."""
+    name = f"{step} (external)" if external else step
     duration = info.get("duration")
-    return step if duration is None else f"{step}<br>{format_duration(float(duration))}"
+    return name if duration is None else f"{name}<br>{format_duration(float(duration))}"
 
 
-def node_hover(step: str, status: str, info: dict[str, Any]) -> str:
+def node_hover(step: str, status: str, info: dict[str, Any], external: bool = False) -> str:
     """Hover text of a node: status and metrics (duration, peak memory, rows in/out)."""
     import html
 
-    lines = [f"<b>{html.escape(step)}</b>", f"status: {html.escape(status)}"]
+    lines = [f"<b>{html.escape(step)}</b>", f"status: {html.escape(status)}"
+             + (" (external: its outputs are folders you provide)" if external else "")]
     if info.get("duration") is not None:
         lines.append(f"duration: {format_duration(float(info['duration']))}")
     if info.get("peak_rss") is not None:
@@ -239,12 +244,12 @@ def figure_spec(model: GraphModel, statuses: dict[str, str], edge_states: dict[E
     data.append(dict(
         type="scatter", uid=NODE_UID, x=[model.pos[s][0] for s in model.steps],
         y=[model.pos[s][1] for s in model.steps], mode="markers+text", showlegend=False, name="steps",
-        text=[node_label(s, info[s]) for s in model.steps], textposition="bottom center",
+        text=[node_label(s, info[s], s in model.external) for s in model.steps], textposition="bottom center",
         customdata=list(model.steps),
         marker=dict(size=22, color=[STATUS_CODE[statuses[s]] for s in model.steps],
                     **_discrete_scale([STATUS_COLORS[s] for s in StepStatus.ALL]),
                     line=dict(width=[1] * len(model.steps), color="#333333")),
-        hovertext=[node_hover(s, statuses[s], info[s]) for s in model.steps],
+        hovertext=[node_hover(s, statuses[s], info[s], s in model.external) for s in model.steps],
         hovertemplate="%{hovertext}<extra></extra>"))
     for i, status in enumerate(StepStatus.ALL):
         extra = dict(legendgrouptitle=dict(text="step status")) if i == 0 else {}
