@@ -262,9 +262,9 @@ def binding_of(step: str, dependency: DependencySpec, choice: Choice, producers:
     score = round(c.score, 4)
     others = tuple(o.source for o in choice.others)
     if choice.tied:
-        tied = ", ".join([c.source, *(t.source for t in choice.tied)])
-        return Binding(step, name, "ambiguous", confidence=score, required=c.required, candidates=others,
-                       problem=f"input '{name}' scores {score:.2f} with {len(choice.tied) + 1} outputs: {tied}; "
+        tied = (c.source, *(t.source for t in choice.tied))
+        return Binding(step, name, "ambiguous", confidence=score, required=c.required, candidates=tied,
+                       problem=f"input '{name}' scores {score:.2f} with {len(tied)} outputs: {', '.join(tied)}; "
                                f"Cursus takes {c.source} only because it is declared first. Choose one in the "
                                f"overrides file: bindings: {{{step}.{name}: {c.source}}}")
     if score < min_confidence:

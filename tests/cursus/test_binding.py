@@ -192,6 +192,7 @@ def test_a_true_tie_is_an_error_with_an_override_ready_to_paste(tmp_path):
     edges = [("Loader", "Prep"), ("Twin", "Prep")]
     (binding,) = project(tmp_path, interfaces, edges).bindings_for("Prep")
     assert binding.kind == "ambiguous" and "Loader.DATA, Twin.DATA" in binding.problem
+    assert binding.candidates == ("Loader.DATA", "Twin.DATA") and binding.source is None
     line = binding.problem.rsplit("overrides file: ", 1)[1]
     assert line == "bindings: {Prep.DATA: Loader.DATA}"
     with pytest.raises(PipelineSpecError, match="only because it is declared first"):
