@@ -65,10 +65,13 @@ def test_an_environ_write_is_not_a_read(tmp_path):
             del os.environ["DROPPED"]
             os.putenv("PUT", "1")
             environ_vars["FILLED"] = "x"
+            os.environ.setdefault("DEFAULTED", "on")  # read when set, else written: a read with a default
             return os.environ["READ"]
     """)
     usage = scan_script(script)
-    assert {(u.kind, u.name) for u in usage.uses} == {("env", "READ")} and usage.opaque == set()
+    assert {(u.kind, u.name, u.direct, u.default) for u in usage.uses} == {
+        ("env", "READ", True, None), ("env", "DEFAULTED", False, "on")}
+    assert usage.opaque == set()
 
 
 # -- module-level reads count ---------------------------------------------------------------------
