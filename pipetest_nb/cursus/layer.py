@@ -24,6 +24,7 @@ from pipetest_nb.cursus.checks import (
 from pipetest_nb.cursus.contracts import ContractIndex, ContractInput, CursusContract, read_step_interface
 from pipetest_nb.cursus.documents import fail, read_cursus_config, read_cursus_dag
 from pipetest_nb.cursus.environment import ENV_ALIASES, CursusEnvironment
+from pipetest_nb.cursus.external import external_problems, external_step_dict
 from pipetest_nb.cursus.matching import Binding, Producer, assign, binding_of, unbound_problem
 from pipetest_nb.cursus.overrides import CursusOverrides, read_overrides
 from pipetest_nb.cursus.scan import ScriptUsage, scan_script
@@ -266,56 +267,6 @@ class CursusIntegrationLayer:
 
     # -- external steps ----------------------------------------------------------------------------
 
-    def _needed_outputs(self, step: str, overrides: CursusOverrides) -> dict[str, list[str]]:
-        """The external step's outputs that a required input of a consumer reads, with those inputs."""
-        needed: dict[str, list[str]] = {}
-        for consumer in dict.fromkeys(dst for src, dst in self.dag.edges if src == step):
-            try:
-                bindings = self.bindings_for(consumer, overrides)
-            except PipelineSpecError:
-                continue  # reported under the consumer's own name
-            for b in bindings:
-                if b.source and b.ok and b.required and b.source.split(".", 1)[0] == step:
-                    needed.setdefault(b.source.split(".", 1)[1], []).append(f"{consumer}.{b.input}")
-        return needed
-
-    def _external_problems(self, step: str, overrides: CursusOverrides) -> list[SpecProblem]:
-        """A provided folder that is missing or names no output; a needed output that nobody provides."""
-        contract, provided = self.contract_for(step), self.provided_outputs(step, overrides)
-        where = str(overrides.file) if overrides.file else None
-        problems = []
-        for name, path in provided.items():
-            if name not in contract.outputs:
-                problems.append(SpecProblem(
-                    f"a folder is given for '{name}', which is not an output of external step '{step}'", file=where,
-                    step=step, key=f"outputs.{name}", hint=did_you_mean(name, contract.outputs)
-                    or f"its outputs are: {', '.join(contract.outputs) or 'none'}"))
-            elif not path.exists():
-                problems.append(SpecProblem(f"the folder given for output '{name}' of external step '{step}' does "
-                                            f"not exist: {path}", file=where, step=step, key=f"outputs.{name}",
-                                            hint="create it with the step's data, or give another folder"))
-        for name, readers in self._needed_outputs(step, overrides).items():
-            if name not in provided:
-                problems.append(SpecProblem(
-                    f"external step '{step}' does not run (its work is not a script): its output '{name}', which "
-                    f"{', '.join(readers)} reads, is data you provide", step=step, key=f"outputs.{name}",
-                    hint=f"pass --input {step}.{name}=FOLDER, or set steps.{step}.outputs.{name}: FOLDER in the "
-                         "overrides"))
-        return problems
-
-    def _external_dict(self, step: str, overrides: CursusOverrides, strict: bool) -> dict[str, Any]:
-        """An external step in the pipeline file's shape: its provided outputs, after its DAG predecessors."""
-        if strict:
-            fail(self._external_problems(step, overrides), None)
-        outputs = self.contract_for(step).outputs
-        raw: dict[str, Any] = {"external": True, "description": f"Cursus step ({self.step_type(step)}), external: "
-                               "its outputs are data you provide",
-                               "outputs": {n: {"path": str(p)} for n, p in self.provided_outputs(step, overrides)
-                                           .items() if n in outputs}}
-        if self.dag.predecessors(step):
-            raw["depends_on"] = self.dag.predecessors(step)
-        return raw
-
     def _stub(self, step: str, overrides: CursusOverrides) -> dict[str, Any]:
         """A producer of the step ``_resolve`` builds, with every output its contract declares."""
         outputs = self.contract_for(step).outputs
@@ -334,7 +285,7 @@ class CursusIntegrationLayer:
 
     def _step_dict(self, step: str, overrides: CursusOverrides, strict: bool) -> dict[str, Any]:
         if self.is_external(step):
-            return self._external_dict(step, overrides, strict)
+            return external_step_dict(self, step, overrides, strict)
         contract = self.contract_for(step)
         bindings = [b if b.required or not b.source or self._read_by_consumer(b, overrides)
                     else self._unbound(step, b.input, contract.inputs[b.input])
@@ -452,7 +403,7 @@ class CursusIntegrationLayer:
             try:
                 if self.is_external(step):
                     findings += [ContractFinding("error", "external_data", step, p.message, p.key, p.file, p.line,
-                                                 p.hint) for p in self._external_problems(step, self.overrides)]
+                                                 p.hint) for p in external_problems(self, step, self.overrides)]
                     continue
                 bindings = self.bindings_for(step)
                 unsure = {b.input: b for b in bindings if b.problem}
