@@ -9,6 +9,7 @@ import sys
 from pipetest_nb.cursus.layer import DEFAULT_MIN_CONFIDENCE, CursusIntegrationLayer
 from pipetest_nb.cursus.matching import Binding, unbound_problem
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
+from pipetest_nb.spec.keys import ISOLATIONS
 from pipetest_nb.text import format_duration
 from pipetest_nb.views.cli.printing import format_table
 
@@ -154,6 +155,6 @@ def add_cursus_commands(sub: argparse._SubParsersAction) -> None:
         if name == "run":
             p.add_argument("--workspace", metavar="DIR", default="pipetest_workspace",
                            help="where runs are kept (default: %(default)s)")
-            p.add_argument("--isolation", choices=("subprocess", "inprocess", "pool"),
+            p.add_argument("--isolation", choices=ISOLATIONS,
                            help="how each step runs (default: the pipeline's setting)")
         p.set_defaults(func=func)

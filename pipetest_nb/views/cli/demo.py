@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipetest_nb.demo import demo_pipeline
+from pipetest_nb.spec.keys import ISOLATIONS
 from pipetest_nb.views.cli.printing import load_pipeline, print_run_summary, print_step_event
 
 
@@ -74,7 +75,7 @@ def add_demo_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--broken", action="store_true", help="run the variant with a planted bug (exits 1)")
     p.add_argument("--workspace", default="pipetest_workspace",
                    help="where the demo is copied (<workspace>/demo), and where runs and the cache live")
-    p.add_argument("--isolation", choices=["subprocess", "inprocess", "pool"], help="override the pipeline's")
+    p.add_argument("--isolation", choices=ISOLATIONS, help="override the pipeline's")
     p.add_argument("--report", metavar="FILE", help="where to write the HTML report (default: in the run folder)")
     p.add_argument("--open", action="store_true", help="open the report in a web browser")
     p.add_argument("--reset", action="store_true", help="restore the demo's files in the workspace to the originals")

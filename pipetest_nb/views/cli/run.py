@@ -10,9 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pipetest_nb.spec.keys import ISOLATIONS
 from pipetest_nb.views.cli.printing import load_pipeline, print_run_summary, print_step_event
-
-ISOLATIONS = ["subprocess", "inprocess", "pool"]
 
 
 def _finish_run(run: Any, args: argparse.Namespace, steps: list[str] | None = None) -> int:
