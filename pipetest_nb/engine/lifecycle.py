@@ -192,6 +192,8 @@ class StepLifecycle:
     def _cache_lookup(self, job: StepJob, notes: list[str]) -> tuple[str | None, dict | None]:
         """The step's cache key (None if it cannot have one) and its cache entry, if the cache is on."""
         run, key = self.run, None
+        if self.config.external:
+            return None, None  # nothing runs: its outputs are copied from the user's folders every time
         try:
             key = cache_key(Path(job.script),
                             {"step": self.step, "mode": job.mode, "env": job.environ_vars, "args": job.job_args},

@@ -31,17 +31,19 @@ def prepare_job(run: RunContext, step: str, config: StepConfig) -> tuple[StepJob
         outputs[name] = str(path)
     step_dir = run.writer.folder.step_dir(step)
     step_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        script = str(config.script)
-    except PipetestError as exc:
-        problems.append(str(exc))
-        script = ""
+    script = ""  # an external step runs none: its launcher provides the folders its outputs name
+    if not config.external:
+        try:
+            script = str(config.script)
+        except PipetestError as exc:
+            problems.append(str(exc))
     job = StepJob(
         step=step, script=script, mode=config.mode or "main",
         input_paths={k: str(v) for k, v in inputs.items() if v is not None},
         output_paths=outputs, environ_vars=dict(config.env), job_args=dict(config.args) or None,
         step_dir=str(step_dir), workdir=str(run.dag.base_dir), timeout=config.timeout, memory=config.memory,
-        preload=tuple(run.dag.preload), secrets=step_secrets(config.env, config.args))
+        preload=tuple(run.dag.preload), secrets=step_secrets(config.env, config.args),
+        provided={name: str(spec.path) for name, spec in config.outputs.items() if config.external and spec.path})
     return job, problems
 
 

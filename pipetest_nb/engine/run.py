@@ -158,7 +158,10 @@ class PipelineRun:
     # -- launchers ---------------------------------------------------------------------------------
 
     def isolation_for(self, step: str, override: str | None = None) -> str:
-        """How a step runs: an explicit override, the run's executor or isolation, the file's, else subprocess."""
+        """How a step runs: ``external`` for a step that does not run, else an explicit override, the run's
+        executor or isolation, the file's, else subprocess."""
+        if self.plan.step_configs[step].external:
+            return "external"
         if override:
             return override
         if self.executor is not None:
