@@ -9,6 +9,7 @@ pip-installs pinned packages at import time and imports Cursus's own ``processin
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,6 @@ pytest.importorskip("sklearn")  # tabular_preprocessing.py splits with scikit-le
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 REAL = FIXTURES / "cursus_real"
 INPUTS = FIXTURES / "cursus_real_inputs"
-
-pytestmark = pytest.mark.slow
 
 
 def pipetest(*args: object) -> subprocess.CompletedProcess:
@@ -88,3 +87,41 @@ def test_dummy_data_loading_then_tabular_preprocessing_from_config_dummy(tmp_pat
     assert sorted(frame["order_id"]) == sorted(source["order_id"])
     # OPTIMIZE_MEMORY is the config class's False, not the interface's 'true' (which downcasts to int8)
     assert frame["marketplace_id"].dtype == "int64"
+
+
+def cradle_outputs(folder: Path) -> dict[str, Path]:
+    """What CradleDataLoading_training (an SDK step) leaves for the pipeline: Parquet shards of the
+    job's output schema (dots written as ``__DOT__``), a signature of the column names, metadata."""
+    data, signature, metadata = folder / "data", folder / "signature", folder / "metadata"
+    for path in (data, signature, metadata):
+        path.mkdir(parents=True)
+    pd.read_csv(INPUTS / "atoz_training" / "part-00000.csv").to_parquet(data / "part-00000.parquet", index=False)
+    shutil.copy(INPUTS / "atoz_training" / "signature", signature / "signature")
+    (metadata / "metadata").write_text("objectId,STRING\norder_id,STRING\nis_abuse,STRING\n")
+    return {"DATA": data, "SIGNATURE": signature, "METADATA": metadata}
+
+
+def test_atoz_training_branch_from_cradle_data_given_as_files(tmp_path):
+    """atoz_xgboost's config: CradleDataLoading_training runs no script (an SDK step), so its outputs are
+    folders given with --input; TabularPreprocessing_training splits them with the config's label."""
+    steps = ["CradleDataLoading_training", "TabularPreprocessing_training"]
+    dag = sub_dag(tmp_path, "shared__xgboost__complete_e2e.dag.json", steps)
+    given = cradle_outputs(tmp_path / "cradle")
+    source = pd.read_csv(INPUTS / "atoz_training" / "part-00000.csv")
+
+    run_dir = run_real(tmp_path, dag, "atoz_xgboost__config.json",
+                       *(f"CradleDataLoading_training.{name}={path}" for name, path in given.items()))
+
+    # the external step ran nothing: its outputs are the given folders, kept in the run like any step's
+    (shard,) = output(run_dir, "CradleDataLoading_training", "DATA").glob("part-*.parquet")
+    assert len(pd.read_parquet(shard)) == len(source)
+    processed = output(run_dir, "TabularPreprocessing_training", "processed_data")
+    splits = {split: pd.read_csv(processed / split / f"{split}_processed_data.csv") for split in
+              ("train", "test", "val")}  # OUTPUT_FORMAT: the interface's CSV (the config sets none)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 28, "test": 6, "val": 6}  # 0.7, then 0.5
+    assert sorted(pd.concat(splits.values())["order_id"]) == sorted(source["order_id"])
+    columns = [c.replace("__DOT__", ".") for c in source.columns]
+    for frame in splits.values():
+        assert list(frame.columns) == columns
+        assert set(frame["is_abuse"]) == {0, 1}  # LABEL_FIELD from the config's label_name
+    assert splits["train"]["is_abuse"].sum() == 8  # stratified on the label: 12 of 40 are positive
