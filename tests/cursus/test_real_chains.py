@@ -39,9 +39,11 @@ def sub_dag(folder: Path, dag_file: str, nodes: list[str]) -> Path:
     return path
 
 
-def run_real(tmp_path: Path, dag: Path, config: str, *inputs: str) -> Path:
+def run_real(tmp_path: Path, dag: Path, config: str, *inputs: str, overrides: Path | None = None) -> Path:
     """``pipetest cursus run`` with the real interfaces, scripts and config class sources; the run's folder."""
-    flags = [f for item in inputs for f in ("--input", item)]
+    flags: list[str | Path] = [f for item in inputs for f in ("--input", item)]
+    if overrides is not None:
+        flags += ["--overrides", overrides]
     done = pipetest("cursus", "run", dag, REAL / "configs" / config, "--contracts", REAL / "interfaces",
                     "--source-root", REAL / "scripts", "--cursus-src", REAL / "config_classes", *flags,
                     "--workspace", tmp_path / "ws")
@@ -125,3 +127,35 @@ def test_atoz_training_branch_from_cradle_data_given_as_files(tmp_path):
         assert list(frame.columns) == columns
         assert set(frame["is_abuse"]) == {0, 1}  # LABEL_FIELD from the config's label_name
     assert splits["train"]["is_abuse"].sum() == 8  # stratified on the label: 12 of 40 are positive
+
+
+def test_dummy_training_then_package_from_config_dummy_with_the_pretrained_model_given(tmp_path):
+    """config_dummy.json's DummyTraining takes a pretrained model (its config's ``pretrained_model_path`` is an
+    S3 URI, so the model is given with --input); Package takes DummyTraining's output (Cursus binds it by type,
+    score 0.82) and packs it; its optional inference scripts are an empty folder."""
+    import tarfile
+
+    dag = sub_dag(tmp_path, "nb__rnr_pytorch_bedrock__demo_pipeline_dummy_pytorch_eval_mods.dag.json",
+                  ["DummyTraining", "Package"])
+    model = tmp_path / "pretrained"
+    model.mkdir()
+    (tmp_path / "model.pth").write_bytes(b"\0" * 64)
+    (tmp_path / "hyperparameters.json").write_text(json.dumps({"id_name": "order_id",
+                                                              "label_name": "llm_reversal_flag"}))
+    with tarfile.open(model / "model.tar.gz", "w:gz") as tar:
+        for name in ("model.pth", "hyperparameters.json"):
+            tar.add(tmp_path / name, name)
+    # Package's WORKING_DIRECTORY is Cursus's /tmp/mims_packaging_directory: kept inside the test's folder
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text(f"steps:\n  Package:\n    env: {{WORKING_DIRECTORY: {tmp_path / 'work'}}}\n")
+
+    run_dir = run_real(tmp_path, dag, "rnr_pytorch_bedrock__config_dummy.json",
+                       f"DummyTraining.model_artifacts_input={model}", overrides=overrides)
+
+    (trained,) = output(run_dir, "DummyTraining", "model_output").iterdir()
+    with tarfile.open(trained) as tar:
+        assert sorted(tar.getnames()) == ["hyperparameters.json", "model.pth"]
+    (packaged,) = output(run_dir, "Package", "packaged_model").iterdir()
+    with tarfile.open(packaged) as tar:
+        assert sorted(tar.getnames()) == ["hyperparameters.json", "model.pth"]
+    assert (tmp_path / "work" / "code").is_dir()  # the overrides' env reached the script
