@@ -241,7 +241,9 @@ class CursusEnvironment:
             return (step_env(fields, contract, self.env_aliases, env_override),
                     step_args(fields, contract, args_override))
         env = {**values.env, **{str(k): env_text(v) or "" for k, v in env_override.items()}}
-        return env, {**job_args_dict(values.job_arguments), **args_override}
+        # what the builder does not pass, the script's own argparse leaves None: so does pipetest
+        declared = dict.fromkeys(contract.job_arguments)
+        return env, {**declared, **job_args_dict(values.job_arguments), **args_override}
 
     def findings(self, step: str, contract: CursusContract, env_override: Mapping[str, Any],
                  args_override: Mapping[str, Any]) -> list[ContractFinding]:

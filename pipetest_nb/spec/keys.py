@@ -36,7 +36,7 @@ TYPES = {
     "columns": "list of strings",
     "column_types": "mapping column -> type name",
     "env": "mapping NAME -> string, number or bool",
-    "args": "mapping name -> string, number, bool or list",
+    "args": "mapping name -> string, number, bool, list or null (declared, not given)",
     "on_error": "strategy, or mapping error type -> strategy",
     "binding": "`step.output`",
     "target": "`step.input`",

@@ -131,16 +131,17 @@ def _check_script_file(p: Problems, target: Path, **where: Any) -> None:
 
 
 def _args(p: Problems, name: str, raw: dict) -> dict[str, Any]:
-    """Job arguments: strings, numbers, bools, or lists of strings and numbers."""
+    """Job arguments: strings, numbers, bools, or lists of strings and numbers; ``null`` for one the
+    script declares but is not given (``job_args.NAME`` is None, as argparse leaves an omitted flag)."""
     args = raw.get("args") or {}
     if not isinstance(args, dict) or not all(isinstance(k, str) and k for k in args):
         p.problem("'args' must be a mapping of argument name -> value", line=line_of(raw, "args"), step=name,
                   key="args")
         return {}
     for key, value in args.items():
-        if not isinstance(value, (str, int, float, bool, list)) or (
+        if value is not None and not isinstance(value, (str, int, float, bool, list)) or (
                 isinstance(value, list) and not all(isinstance(v, (str, int, float)) for v in value)):
-            p.problem(f"argument '{key}' must be a string, number, bool or list of those",
+            p.problem(f"argument '{key}' must be a string, number, bool, list of those, or null",
                       line=line_of(args, key), step=name, key="args")
     return args
 

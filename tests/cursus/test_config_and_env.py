@@ -199,7 +199,8 @@ def test_the_defects_of_the_issue_are_gone_in_the_built_steps():
     assert "GENERATE_VALIDATION_SCHEMA" not in env  # a stale saved property is computed again
     atoz = real_layer("atoz", cursus_src=CLASSES)
     assert built(atoz, "Payload")[0]["CONTENT_TYPES"] == "text/csv"
-    assert built(atoz, "XGBoostTraining")[1] == {}  # no job_type: Cursus passes nothing
+    # Cursus passes no --job_type: the script's argparse gives None, and so does pipetest
+    assert built(atoz, "XGBoostTraining")[1] == {"job_type": None}
 
 
 # -- what cannot be derived -----------------------------------------------------------------------
@@ -285,7 +286,8 @@ def test_job_arguments_only_where_the_config_class_opts_in(tmp_path):
     config.write_text(json.dumps(saved))
     layer = CursusIntegrationLayer(dag, config, contracts, cursus_src=src)
     step = layer.resolve_step_configuration("Thing")
-    assert step.args == {}  # the interface lists --job_type, but the class does not pass it
+    # the interface lists --job_type, but the class does not pass it: the script's argparse leaves it None
+    assert step.args == {"job_type": None}
     assert step.env["COLUMNS"] == "order_id,x"  # the base resolver: the field, a list comma-joined
     assert step.env["EXTRA"] == "1,2"  # else hyperparameters.<name>
     assert step.env["FANCY"] == "false"  # no such field: the interface default
@@ -326,6 +328,16 @@ def test_the_steps_pipetest_builds_run_with_cursus_env_and_job_arguments(pair):
             continue
         config = layer.resolve_step_configuration(step)
         assert config.env == want["env"], step
-        assert config.args == job_args_dict(want["job_arguments"]), step
+        declared = dict.fromkeys(interface(reference, step).job_arguments)  # not passed: None, as argparse
+        assert config.args == {**declared, **job_args_dict(want["job_arguments"])}, step
         built_steps += 1
     assert built_steps >= 4
+
+
+def test_a_job_argument_cursus_does_not_pass_is_none_in_job_args_not_a_missing_value():
+    """Cursus passes no --job_type to XGBoostTraining (its config class does not opt in); the script's
+    argparse then gives job_args.job_type = None, so `cursus check` must not call it missing."""
+    layer = real_layer("atoz", cursus_src=CLASSES)
+    assert layer.resolve_step_configuration("XGBoostTraining").args == {"job_type": None}
+    findings = [f for f in layer.check().findings if f.step == "XGBoostTraining" and f.severity == "error"]
+    assert not [f for f in findings if f.kind == "missing_job_argument"], findings
