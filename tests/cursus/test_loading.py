@@ -238,3 +238,6 @@ def test_cursus_run_feeds_an_sdk_step_from_a_folder(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     (copied,) = (tmp_path / "ws").glob("runs/*/steps/Consume/outputs/out/copy_train.csv")
     assert copied.read_text() == "a,b\n1,2\n"
+    table = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines() if line.split()[:1] in
+             (["CradleDataLoading_training"], ["Consume"])}
+    assert table == {"CradleDataLoading_training": "external", "Consume": "succeeded"}  # it ran nothing

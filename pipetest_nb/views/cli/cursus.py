@@ -121,7 +121,8 @@ def cmd_cursus_run(args: argparse.Namespace) -> int:
         run = pipeline_run.result()
     finally:
         pipeline_run.close()
-    rows = [(r.step_name, r.status, format_duration(r.duration), r.error or "") for r in run.steps.values()]
+    rows = [(r.step_name, "external" if dag.steps[r.step_name].external and r.status == "succeeded" else r.status,
+             format_duration(r.duration), r.error or "") for r in run.steps.values()]  # external: ran nothing
     print(format_table(["step", "status", "duration", "error"], rows))
     print(f"\nrun {run.run_id} in {run.run_dir}: " + ("succeeded" if run.success else f"failed: {run.error}"))
     return 0 if run.success else 1
