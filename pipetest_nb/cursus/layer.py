@@ -9,11 +9,16 @@ Cursus's assembler does, checks each script against its contract with a static `
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pipetest_nb.cursus.build_inputs import build_input, config_sources, write_build_input
 from pipetest_nb.cursus.checks import (
     ContractFinding,
     ContractValidationResult,
@@ -53,7 +58,8 @@ class CursusIntegrationLayer:
                  inputs: Mapping[str, str | os.PathLike] | None = None,
                  source_root: str | os.PathLike | None = None, *,
                  env_aliases: Mapping[str, tuple[str, ...]] | None = None,
-                 min_confidence: float = DEFAULT_MIN_CONFIDENCE, cursus_src: str | os.PathLike | None = None):
+                 min_confidence: float = DEFAULT_MIN_CONFIDENCE, cursus_src: str | os.PathLike | None = None,
+                 build_dir: str | os.PathLike | None = None):
         self.dag = read_cursus_dag(dag)
         self.config = read_cursus_config(config)
         self.overrides = read_overrides(overrides, inputs)
@@ -64,6 +70,10 @@ class CursusIntegrationLayer:
         self._finder = ScriptFinder(self.source_root, roots)
         #: step -> where its script was found, when not where the configuration says
         self.script_notes: dict[str, str] = {}
+        #: where the inputs Cursus makes from config fields are written (default: a temporary folder)
+        self._build_dir = Path(build_dir).absolute() if build_dir is not None else None
+        #: "STEP.INPUT" -> how an input was made from a config field, or why it could not be
+        self.build_notes: dict[str, str] = {}
         self._typed: dict[str, Path] | None = None
         self._interfaces: dict[tuple[Path, str | None], CursusContract] = {}
         self._sdk: dict[str, bool] = {}
@@ -242,8 +252,29 @@ class CursusIntegrationLayer:
             elif name in chosen:
                 out.append(chosen[name])
             else:
-                out.append(self._unbound(step, name, spec))
+                out.append(self._from_config(step, name, spec) or self._unbound(step, name, spec))
         return out
+
+    @property
+    def build_dir(self) -> Path:
+        """The folder owned by pipetest where config-made inputs are written, never the user's tree."""
+        if self._build_dir is None:
+            self._build_dir = Path(tempfile.mkdtemp(prefix="pipetest-cursus-inputs-"))
+            atexit.register(shutil.rmtree, self._build_dir, True)
+        return self._build_dir
+
+    def _from_config(self, step: str, name: str, spec: ContractInput) -> Binding | None:
+        """The input as Cursus's builder makes it from a config field: files written, or a path bound."""
+        contract = self.contract_for(step)
+        built = build_input(step, name, self.step_type(step), self.step_fields(step),
+                            config_sources(contract.file),
+                            (self.source_root, *([self.config.file.parent] if self.config.file else [])))
+        if built is None:
+            return None
+        self.build_notes[f"{step}.{name}"] = built.note
+        if built.remote is not None:
+            return None
+        return Binding(step, name, "path", path=write_build_input(built, self.build_dir), required=spec.required)
 
     def _unbound(self, step: str, name: str, spec: ContractInput) -> Binding:
         if spec.required:
@@ -300,7 +331,9 @@ class CursusIntegrationLayer:
             elif b.kind == "empty":
                 inputs[b.input] = {"optional": True}
             elif b.kind == "unbound" and strict:
-                problems.append(unbound_problem(step, b.input, contract))
+                problem = unbound_problem(step, b.input, contract)
+                note = self.build_notes.get(f"{step}.{b.input}")  # an s3:// config field, not fetched
+                problems.append(replace(problem, hint=f"{note}; or {problem.hint}") if note else problem)
         given = [(n, "a path") for n in overrides.for_step(step, "inputs")]
         given += [(t.split(".", 1)[1], "a binding") for t in overrides.bindings if t.split(".", 1)[0] == step]
         for name, what in given:
