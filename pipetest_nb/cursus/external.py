@@ -7,18 +7,32 @@ the error names the step, the output and the ``--input`` to pass.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipetest_nb.cursus.documents import fail
 from pipetest_nb.exceptions import PipelineSpecError, SpecProblem
 from pipetest_nb.text import did_you_mean
 
 if TYPE_CHECKING:
-    from pipetest_nb.cursus.layer import CursusIntegrationLayer
+    from pipetest_nb.cursus.contracts import CursusContract
+    from pipetest_nb.cursus.documents import CursusDAG
+    from pipetest_nb.cursus.matching import Binding
     from pipetest_nb.cursus.overrides import CursusOverrides
 
 
-def needed_outputs(layer: CursusIntegrationLayer, step: str, overrides: CursusOverrides) -> dict[str, list[str]]:
+class CursusPipeline(Protocol):
+    """What deciding about an external step needs of the pipeline (``CursusIntegrationLayer`` has it)."""
+
+    dag: CursusDAG
+
+    def step_type(self, step: str) -> str: ...
+    def contract_for(self, step: str) -> CursusContract: ...
+    def provided_outputs(self, step: str, overrides: CursusOverrides | None = None) -> dict[str, Path]: ...
+    def bindings_for(self, step: str, overrides: CursusOverrides | None = None) -> list[Binding]: ...
+
+
+def needed_outputs(layer: CursusPipeline, step: str, overrides: CursusOverrides) -> dict[str, list[str]]:
     """The external step's outputs that a required input of a consumer reads, with those inputs."""
     needed: dict[str, list[str]] = {}
     for consumer in dict.fromkeys(dst for src, dst in layer.dag.edges if src == step):
@@ -32,7 +46,7 @@ def needed_outputs(layer: CursusIntegrationLayer, step: str, overrides: CursusOv
     return needed
 
 
-def external_problems(layer: CursusIntegrationLayer, step: str, overrides: CursusOverrides) -> list[SpecProblem]:
+def external_problems(layer: CursusPipeline, step: str, overrides: CursusOverrides) -> list[SpecProblem]:
     """A provided folder that is missing or names no output; a needed output that nobody provides."""
     contract, provided = layer.contract_for(step), layer.provided_outputs(step, overrides)
     where = str(overrides.file) if overrides.file else None
@@ -57,7 +71,7 @@ def external_problems(layer: CursusIntegrationLayer, step: str, overrides: Cursu
     return problems
 
 
-def external_step_dict(layer: CursusIntegrationLayer, step: str, overrides: CursusOverrides,
+def external_step_dict(layer: CursusPipeline, step: str, overrides: CursusOverrides,
                        strict: bool) -> dict[str, Any]:
     """An external step in the pipeline file's shape: its provided outputs, after its DAG predecessors;
     ``strict`` raises its problems first."""

@@ -106,7 +106,8 @@ class PipelineDAG:
         """The pipeline as a file-shaped dict; ``from_dict(d, base_dir=dag.base_dir)`` gives it back."""
         from pipetest_nb.spec.serialize import pipeline_to_dict
 
-        return pipeline_to_dict(self)
+        return pipeline_to_dict(name=self.name, description=self.description, defaults=self.defaults,
+                                steps=self.steps, edges=self.edges, preload=self.preload, base_dir=self.base_dir)
 
     # -- queries -----------------------------------------------------------------------------------
 

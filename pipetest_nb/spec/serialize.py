@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from pipetest_nb.spec.keys import allowed
 
 if TYPE_CHECKING:
-    from pipetest_nb.spec.model import PipelineDAG
     from pipetest_nb.spec.parts import EdgeSpec, InputSpec, OutputSpec, PipelineDefaults, StepConfig
 
 
@@ -37,11 +36,14 @@ def _in_order(section: str, values: dict[str, Any], keep: tuple[str, ...] = ()) 
             and (k in keep or values[k] not in ({}, [], ""))}
 
 
-def pipeline_to_dict(dag: PipelineDAG) -> dict[str, Any]:
+def pipeline_to_dict(*, name: str, description: str | None, defaults: PipelineDefaults,
+                     steps: dict[str, StepConfig], edges: list[EdgeSpec], preload: tuple[str, ...],
+                     base_dir: Path) -> dict[str, Any]:
+    """A ``PipelineDAG``'s fields as the file writes them (given as fields: this module sits below the model)."""
     return _in_order("pipeline", {
-        "name": dag.name, "description": dag.description, "defaults": defaults_to_dict(dag.defaults),
-        "steps": {name: step_to_dict(step, dag.base_dir) for name, step in dag.steps.items()},
-        "edges": [edge_to_dict(e) for e in dag.edges], "preload": list(dag.preload)}, keep=("name", "steps"))
+        "name": name, "description": description, "defaults": defaults_to_dict(defaults),
+        "steps": {step_name: step_to_dict(step, base_dir) for step_name, step in steps.items()},
+        "edges": [edge_to_dict(e) for e in edges], "preload": list(preload)}, keep=("name", "steps"))
 
 
 def defaults_to_dict(d: PipelineDefaults) -> dict[str, Any]:

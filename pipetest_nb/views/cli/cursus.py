@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from pipetest_nb.cursus.layer import DEFAULT_MIN_CONFIDENCE, CursusIntegrationLayer
 from pipetest_nb.cursus.matching import Binding, unbound_problem
@@ -21,8 +22,10 @@ def _layer_from_args(args: argparse.Namespace) -> CursusIntegrationLayer:
         if not sep or not value:
             raise PipelineSpecError([SpecProblem(f"--input must be STEP.NAME=PATH, got '{item}'", key="--input")])
         pairs[key] = value
+    workspace = getattr(args, "workspace", None)  # `run`: the inputs Cursus builds go in the workspace
     layer = CursusIntegrationLayer(args.dag, args.config, args.contracts, args.overrides, pairs, args.source_root,
-                                   min_confidence=args.min_confidence, cursus_src=args.cursus_src)
+                                   min_confidence=args.min_confidence, cursus_src=args.cursus_src,
+                                   build_dir=Path(workspace) / "cursus_inputs" if workspace else None)
     if layer.environment.note:
         print(f"note: {layer.environment.note}", file=sys.stderr)
     return layer
