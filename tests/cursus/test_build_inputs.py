@@ -90,14 +90,14 @@ def test_ruleset_files_leave_out_what_the_config_does_not_set():
                        {"ruleset_configs": "resolved_ruleset_configs_path"}, (Path("."),)) is None
 
 
-def test_cursus_run_builds_the_inputs_in_its_workspace(tmp_path):
-    from pipetest_nb.views.cli.cursus import _layer_from_args
+def test_cursus_run_builds_the_inputs_in_its_workspace_once_the_check_passed(tmp_path):
+    from pipetest_nb.views.cli.cursus import cmd_cursus_run
     from pipetest_nb.views.cli.main import build_parser
 
-    common = [str(REAL / "dags" / "shared__bedrock__bedrock_batch_pytorch_with_label_ruleset_e2e.dag.json"),
-              str(REAL / "configs" / "rnr_pytorch_bedrock__config.json"), "--contracts", str(REAL / "interfaces"),
-              "--source-root", str(REAL / "scripts")]
-    run = build_parser().parse_args(["cursus", "run", *common, "--workspace", str(tmp_path / "ws")])
-    assert _layer_from_args(run).build_dir == (tmp_path / "ws" / "cursus_inputs").absolute()
-    check = build_parser().parse_args(["cursus", "check", *common])
-    assert tmp_path not in _layer_from_args(check).build_dir.parents  # check and match: a temporary folder
+    pair = ["dags/shared__bedrock__bedrock_batch_pytorch_with_label_ruleset_e2e.dag.json",
+            "configs/rnr_pytorch_bedrock__config.json"]
+    args = build_parser().parse_args(["cursus", "run", *(str(REAL / p) for p in pair), "--contracts",
+                                      str(REAL / "interfaces"), "--source-root", str(REAL / "scripts"),
+                                      "--workspace", str(tmp_path / "ws")])
+    assert cmd_cursus_run(args) == 1  # its DummyDataLoading inputs are not given: the check stops it
+    assert not (tmp_path / "ws").exists()  # so nothing is written, built inputs included
