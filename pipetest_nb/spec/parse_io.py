@@ -39,24 +39,34 @@ def table_schema(p: Problems, raw: Any, step: str, key: str, line: int | None) -
     return TableSchema(required_columns=tuple(required), column_types=dict(types), rows=rows)
 
 
+def _named_entries(p: Problems, step: str, raw: dict, value: Any, section: str,
+                   what: str) -> list[tuple[str, Any, int | None]]:
+    """The (name, value, line) entries of a step's ``inputs:`` or ``outputs:`` mapping whose names are
+    valid; a value that is no mapping, a repeated key or a bad name is a problem."""
+    if not isinstance(value, dict):
+        p.problem(f"'{section}' must be a mapping of logical name -> {what}", line=line_of(raw, section),
+                  step=step, key=section)
+        return []
+    p.duplicates(value, step)
+    entries = []
+    for name, spec in value.items():
+        line = line_of(value, name)
+        why = name_problem(name, section[:-1])
+        if why:
+            p.problem(why, line=line, step=step, key=section)
+            continue
+        entries.append((name, spec, line))
+    return entries
+
+
 def parse_inputs(p: Problems, step: str, raw: dict, step_names: list[str]) -> dict[str, InputSpec]:
     """``inputs:``: each a path, a binding ``step.output`` (when the part before the dot is a step and
     there is no ``/``), or a mapping."""
     value = raw.get("inputs")
     if value is None:
         return {}
-    if not isinstance(value, dict):
-        p.problem("'inputs' must be a mapping of logical name -> path or binding",
-                  line=line_of(raw, "inputs"), step=step, key="inputs")
-        return {}
-    p.duplicates(value, step)
     inputs: dict[str, InputSpec] = {}
-    for input_name, spec in value.items():
-        line = line_of(value, input_name)
-        why = name_problem(input_name, "input")
-        if why:
-            p.problem(why, line=line, step=step, key="inputs")
-            continue
+    for input_name, spec, line in _named_entries(p, step, raw, value, "inputs", "path or binding"):
         key = f"inputs.{input_name}"
         if isinstance(spec, str):
             if "\x00" in spec or not spec:
@@ -106,18 +116,8 @@ def parse_outputs(p: Problems, step: str, raw: dict) -> dict[str, OutputSpec]:
         return {}
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         value = {v: {} for v in value}
-    if not isinstance(value, dict):
-        p.problem("'outputs' must be a mapping of logical name -> {format, schema}",
-                  line=line_of(raw, "outputs"), step=step, key="outputs")
-        return {}
-    p.duplicates(value, step)
     outputs: dict[str, OutputSpec] = {}
-    for output_name, spec in value.items():
-        line = line_of(value, output_name)
-        why = name_problem(output_name, "output")
-        if why:
-            p.problem(why, line=line, step=step, key="outputs")
-            continue
+    for output_name, spec, line in _named_entries(p, step, raw, value, "outputs", "{format, schema}"):
         key = f"outputs.{output_name}"
         suite_name = f"{step}.{output_name}.json"
         if len(suite_name.encode()) > MAX_NAME_BYTES:
