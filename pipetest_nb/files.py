@@ -1,14 +1,16 @@
 """Reading files that a step wrote, safely: never following a final symlink, never blocking on a FIFO.
 
 Step outputs, inputs and run folders are data from disk, possibly hostile; every module that opens
-one of their files goes through ``open_regular``, and every path shown to a user through
-``display_path`` (a file name need not be valid UTF-8).
+one of their files goes through ``open_regular``, every walk of their folders through ``walk_tree``
+(links to folders are not followed), and every path shown to a user through ``display_path`` (a file
+name need not be valid UTF-8).
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 from typing import Any
 
 
@@ -50,3 +52,18 @@ def open_regular(path: str | os.PathLike) -> Any:
     except BaseException:
         os.close(fd)
         raise
+
+
+def walk_tree(root: Path) -> list[tuple[str, os.DirEntry]]:
+    """Every entry under ``root`` (relative posix names, sorted), without following links to folders."""
+    found: list[tuple[str, os.DirEntry]] = []
+    pending = [("", str(root))]
+    while pending:
+        prefix, folder = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                found.append((rel, entry))
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((rel + "/", entry.path))
+    return sorted(found, key=lambda item: os.fsencode(item[0]))

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipetest_nb.files import NotRegularFile, display_path, open_regular, special_kind
+from pipetest_nb.files import NotRegularFile, display_path, open_regular, special_kind, walk_tree
 from pipetest_nb.records.writer import atomic_write_json
 
 _CHUNK = 1 << 20
@@ -109,21 +109,6 @@ def _inside(path: str, root: str | None) -> bool:
     return root is not None and (path == root or path.startswith(root.rstrip(os.sep) + os.sep))
 
 
-def _walk(root: Path) -> list[tuple[str, os.DirEntry]]:
-    """Every entry under ``root`` (relative posix names, sorted), without following links to folders."""
-    found: list[tuple[str, os.DirEntry]] = []
-    pending = [("", str(root))]
-    while pending:
-        prefix, folder = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                rel = prefix + entry.name
-                found.append((rel, entry))
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((rel + "/", entry.path))
-    return sorted(found, key=lambda item: os.fsencode(item[0]))
-
-
 def hash_tree(path: Path, digest: Any, *, boundary: str | os.PathLike | None = None,
               deadline: Deadline | None = None) -> None:
     """Feed a file, or every file under a folder (relative names and content digests, in sorted order).
@@ -145,7 +130,7 @@ def hash_tree(path: Path, digest: Any, *, boundary: str | os.PathLike | None = N
         return
     if not stat.S_ISDIR(st.st_mode):
         raise CacheUnavailable(f"{display_path(path)} is a {special_kind(st.st_mode) or 'special file'}")
-    for rel, entry in _walk(path):
+    for rel, entry in walk_tree(path):
         if deadline is not None:
             deadline.check()
         name = os.fsencode(rel) + b"\0"
@@ -240,7 +225,7 @@ def copy_tree(src: Path, dst: Path, *, readonly: bool = False, hashes: bool = Fa
     copies' digests, so that nobody hashes them again."""
     dst.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, dict[str, Any]] = {}
-    for rel, entry in _walk(src):
+    for rel, entry in walk_tree(src):
         if deadline is not None:
             deadline.check()
         target = dst / rel
@@ -326,7 +311,7 @@ class StepCache:
         for name, files in entry["files"].items():
             folder = base / name
             try:
-                found = {rel: e for rel, e in _walk(folder) if not e.is_dir(follow_symlinks=False)}
+                found = {rel: e for rel, e in walk_tree(folder) if not e.is_dir(follow_symlinks=False)}
             except OSError as exc:
                 return f"output '{name}' cannot be read ({exc.strerror})"
             for rel in sorted(set(found) | set(files)):

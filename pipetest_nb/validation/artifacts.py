@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.exceptions import TableNotFoundError
-from pipetest_nb.files import display_path, special_kind
+from pipetest_nb.files import display_path, special_kind, walk_tree
 from pipetest_nb.validation.readers import (
     FileInfo,
     InspectionTimeout,
@@ -224,18 +224,8 @@ def _timeout_text(limit: float) -> str:
 
 def _entries(folder: Path) -> list[tuple[str, str, bool]]:
     """(relative posix name, path, is a link) of every non-folder entry, without following folder links."""
-    found: list[tuple[str, str, bool]] = []
-    pending = [("", str(folder))]
-    while pending:
-        prefix, current = pending.pop()
-        with os.scandir(current) as it:
-            for entry in it:
-                rel = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((rel + "/", entry.path))
-                else:
-                    found.append((rel, entry.path, entry.is_symlink()))
-    return sorted(found)
+    return sorted((rel, entry.path, entry.is_symlink()) for rel, entry in walk_tree(folder)
+                  if not entry.is_dir(follow_symlinks=False))
 
 
 def _named_tables(paths: list[str]) -> dict[str, list[str]]:
