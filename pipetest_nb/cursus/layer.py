@@ -263,6 +263,11 @@ class CursusIntegrationLayer:
             atexit.register(shutil.rmtree, self._build_dir, True)
         return self._build_dir
 
+    @build_dir.setter
+    def build_dir(self, folder: str | os.PathLike) -> None:
+        """Where the inputs built from here on go (``cursus run``: its workspace, once checked)."""
+        self._build_dir = Path(folder).absolute()
+
     def _from_config(self, step: str, name: str, spec: ContractInput) -> Binding | None:
         """The input as Cursus's builder makes it from a config field: files written, or a path bound."""
         contract = self.contract_for(step)

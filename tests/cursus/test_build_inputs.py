@@ -101,3 +101,16 @@ def test_cursus_run_builds_the_inputs_in_its_workspace_once_the_check_passed(tmp
                                       "--workspace", str(tmp_path / "ws")])
     assert cmd_cursus_run(args) == 1  # its DummyDataLoading inputs are not given: the check stops it
     assert not (tmp_path / "ws").exists()  # so nothing is written, built inputs included
+
+
+def test_inputs_built_after_the_build_folder_is_moved_go_to_the_new_folder(tmp_path):
+    layer = CursusIntegrationLayer(
+        REAL / "dags" / "shared__bedrock__bedrock_batch_pytorch_with_label_ruleset_e2e.dag.json",
+        REAL / "configs" / "rnr_pytorch_bedrock__config.json", REAL / "interfaces",
+        inputs={"DummyDataLoading_training.INPUT_DATA": tmp_path, "DummyDataLoading_calibration.INPUT_DATA": tmp_path},
+        source_root=REAL / "scripts")
+    layer.check()  # built in a temporary folder
+    layer.build_dir = tmp_path / "ws" / "cursus_inputs"  # what cursus run does once the check passed
+    ruleset = layer.to_pipeline().steps["LabelRulesetGeneration"].inputs["ruleset_configs"].path
+    assert ruleset == tmp_path / "ws" / "cursus_inputs" / "LabelRulesetGeneration" / "ruleset_configs"
+    assert (ruleset / "ruleset.json").is_file()

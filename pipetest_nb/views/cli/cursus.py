@@ -15,23 +15,17 @@ from pipetest_nb.text import format_duration
 from pipetest_nb.views.cli.printing import format_table
 
 
-def _layer(args: argparse.Namespace, build_dir: Path | None = None) -> CursusIntegrationLayer:
-    """The layer the command's arguments describe; ``build_dir`` holds the inputs Cursus builds from
-    config fields (default: a temporary folder)."""
+def _layer_from_args(args: argparse.Namespace) -> CursusIntegrationLayer:
+    """The layer the command's arguments describe, with a note on stderr when its env values cannot
+    follow the config classes. The inputs Cursus builds from config fields go in a temporary folder."""
     pairs = {}
     for item in args.input or []:
         key, sep, value = item.partition("=")
         if not sep or not value:
             raise PipelineSpecError([SpecProblem(f"--input must be STEP.NAME=PATH, got '{item}'", key="--input")])
         pairs[key] = value
-    return CursusIntegrationLayer(args.dag, args.config, args.contracts, args.overrides, pairs, args.source_root,
-                                  min_confidence=args.min_confidence, cursus_src=args.cursus_src,
-                                  build_dir=build_dir)
-
-
-def _layer_from_args(args: argparse.Namespace) -> CursusIntegrationLayer:
-    """The layer, with a note on stderr when its env values cannot follow the config classes."""
-    layer = _layer(args)
+    layer = CursusIntegrationLayer(args.dag, args.config, args.contracts, args.overrides, pairs, args.source_root,
+                                   min_confidence=args.min_confidence, cursus_src=args.cursus_src)
     if layer.environment.note:
         print(f"note: {layer.environment.note}", file=sys.stderr)
     return layer
@@ -124,7 +118,8 @@ def cmd_cursus_run(args: argparse.Namespace) -> int:
         print("not running: fix the errors above first", file=sys.stderr)
         return 1
     # checked: only now is anything written to the workspace, the inputs built from config fields first
-    dag = _layer(args, build_dir=Path(args.workspace) / "cursus_inputs").to_pipeline()
+    layer.build_dir = Path(args.workspace) / "cursus_inputs"
+    dag = layer.to_pipeline()
     pipeline_run = start_run(dag, RunOptions(workspace=args.workspace, isolation=args.isolation))
     try:
         pipeline_run.run()
