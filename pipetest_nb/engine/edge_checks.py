@@ -36,9 +36,10 @@ class EdgeChecks:
     """Runs a run's edge checks; ``emit`` announces results and ``writer()`` gives the run being written."""
 
     def __init__(self, dag: PipelineDAG, emit: Callable[..., None], writer: Callable[[], RunWriter],
-                 enabled: bool = True):
+                 enabled: bool = True, engine: str | None = None):
         self.dag = dag
         self.enabled = enabled  # off: outputs are still inspected for sizes and rows, nothing is checked
+        self.engine = engine  # the suites' checks_engine; None: the pipeline file's
         self._emit = emit
         self._writer = writer
         self._inspected: dict[str, OutputInfo] = {}  # output folder -> what its producer's checks saw
@@ -92,7 +93,7 @@ class EdgeChecks:
             reports.append(declared)
             if not declared.compatible:
                 failures.append(("data_compatibility_error", str(declared)))
-        suites = _expectation_checks(self.dag, step, name, Path(folder))
+        suites = _expectation_checks(self.dag, step, name, Path(folder), self.engine)
         for source, target in self._outgoing.get(f"{step}.{name}", []):
             self._check_edge_out(step, name, source, target, folder, spec, info, suites, reports, failures)
         unread = [c for c in suites if c.edge == f"{step}.{name}"]  # suites of an output no step reads
@@ -187,8 +188,8 @@ def _worst(states: list[str]) -> str:
     return max(states, key=_STATE_ORDER.index, default=EdgeState.UNCHECKED)
 
 
-def _expectation_checks(dag: PipelineDAG, step: str, output: str, folder: Path) -> list[Any]:
-    """The Great Expectations checks of an output's edges (GX is imported only when a suite applies)."""
+def _expectation_checks(dag: PipelineDAG, step: str, output: str, folder: Path, engine: str | None) -> list[Any]:
+    """The suite checks of an output's edges (GX is imported only when an expectation goes to it)."""
     from pipetest_nb.validation.expectations.checks import check_output
 
-    return check_output(dag, step, output, folder)
+    return check_output(dag, step, output, folder, engine)

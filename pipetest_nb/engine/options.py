@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.exceptions import PipetestError
+from pipetest_nb.spec.keys import CHECKS_ENGINES
 from pipetest_nb.spec.policy import RecoveryStrategy
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class RunOptions:
     executor: Executor | None = None  # any concurrent.futures executor to run the steps on
     cache: bool = True  # restore a step's outputs when its script, settings and inputs are unchanged
     checks: bool = True  # check each edge's data against what its consumers declare
+    checks_engine: str | None = None  # auto / native / gx for the suites; None: the file's, else auto
     data_source: str = "files"  # files: the paths in the pipeline; synthetic: data generated from schemas
     on_error: RecoveryStrategy | str = RecoveryStrategy.FAIL_PIPELINE  # when the pipeline file names none
     synthetic_rows: int | None = None  # None: each schema's rows, else the generator's default
@@ -58,6 +60,8 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.data_source not in DATA_SOURCES:
             raise PipetestError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got {self.data_source!r}")
+        if self.checks_engine not in (None, *CHECKS_ENGINES):
+            raise PipetestError(f"checks_engine must be one of {', '.join(CHECKS_ENGINES)}, got {self.checks_engine!r}")
         object.__setattr__(self, "on_error", RecoveryStrategy(self.on_error))
 
     def replace(self, **changes: Any) -> RunOptions:

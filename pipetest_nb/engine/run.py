@@ -76,7 +76,8 @@ class PipelineRun:
         self._unmet: dict[str, int] = {}
         self._ready: set[str] = set()
         self._unfinished = False  # something was recorded since the last RUN_FINISHED
-        self.checks = EdgeChecks(dag, self.emit, lambda: self.writer, enabled=options.checks)
+        self.checks = EdgeChecks(dag, self.emit, lambda: self.writer, enabled=options.checks,
+                                 engine=options.checks_engine)
         if writer is None:
             self.writer = self.workspace.create_run(dag.name)
             self._index_readiness()

@@ -17,6 +17,7 @@ ISOLATIONS = ("subprocess", "inprocess", "pool")
 TABULAR_FORMATS = ("parquet", "csv", "tsv", "json", "jsonl", "csv.gz")
 FORMATS = (*TABULAR_FORMATS, "binary")
 EXPECTATION_FAILURE_ACTIONS = ("fail", "warn")
+CHECKS_ENGINES = ("auto", "native", "gx")
 ON_ERROR_KEYS = (*ERROR_TYPES, "default")
 
 MAX_TIMEOUT = 7 * 24 * 3600  # seconds; far beyond any step, well inside every timer and poll limit
@@ -124,7 +125,9 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
             section="edge"),
         Key("preload", "strings", "modules the warm worker pool imports once, before any step"),
     )),
-    Section("defaults", "`defaults`", (_TIMEOUT, _ISOLATION, _ON_ERROR, _RETRIES, _MEMORY, _MODE, _ENV)),
+    Section("defaults", "`defaults`", (_TIMEOUT, _ISOLATION, _ON_ERROR, _RETRIES, _MEMORY, _MODE, _ENV, Key(
+        "checks_engine", "choice", "what evaluates the suites' expectations: `auto` (native where supported, "
+        "Great Expectations for the rest), `native` or `gx`", choices=CHECKS_ENGINES))),
     Section("step", "A step (`steps.<name>`)", (
         Key("script", "path", "the Python file to run, relative to the pipeline file"),
         Key("script_path", "path", "the same as `script` (give one of them)"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from pipetest_nb.spec.documents import line_of
 from pipetest_nb.spec.keys import (
+    CHECKS_ENGINES,
     ISOLATIONS,
     MAX_RETRIES,
     MAX_TIMEOUT,
@@ -195,4 +196,5 @@ def parse_defaults(p: Problems, raw: Any, line: int | None) -> PipelineDefaults:
         memory=memory(p, raw, None),
         mode=choice(p, raw, "mode", MODES, None),
         env=env(p, raw, "env", None),
+        checks_engine=choice(p, raw, "checks_engine", CHECKS_ENGINES, None),
     )

@@ -163,3 +163,4 @@ class PipelineDefaults:
     memory: int | None = None
     mode: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    checks_engine: str | None = None  # auto / native / gx; None: auto

@@ -1,8 +1,12 @@
 """Running suites on data: ``EdgeCheck`` results for an edge, an output or a DataFrame.
 
-Suites run through GX's v1 ``Validator`` (what ``ValidationDefinition.run`` uses, minus storing every
-result in memory), first with ``BOOLEAN_ONLY``; only the expectations that failed run again for their
-details.
+Each expectation runs on the engine ``checks_engine`` picks: ``auto`` evaluates the common expectations
+natively (``native``: vectorised pandas, the same results as GX's) and hands the rest to GX, per
+expectation; ``native`` reports what it cannot evaluate as not run; ``gx`` runs everything through GX.
+GX is imported only when an expectation goes to it. There, suites run through GX's v1 ``Validator``
+(what ``ValidationDefinition.run`` uses, minus storing every result in memory), first with
+``BOOLEAN_ONLY``; only the expectations that failed run again for their details. Failures read the
+same whichever engine ran; ``statistics["engines"]`` counts the expectations each one evaluated.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.events import EdgeState
 from pipetest_nb.exceptions import PipetestError
-from pipetest_nb.validation.expectations.gx import GX, clean
 from pipetest_nb.validation.expectations.suites import load_suite, suites_for_output
 
 if TYPE_CHECKING:
@@ -23,8 +26,12 @@ if TYPE_CHECKING:
 
     from pipetest_nb.spec.model import PipelineDAG
     from pipetest_nb.validation.artifacts import OutputInfo
+    from pipetest_nb.validation.expectations.native import Plan
 
 MAX_UNEXPECTED_VALUES = 5
+
+#: ``checks_engine``: native where supported and GX for the rest, native only, or GX only.
+ENGINES = ("auto", "native", "gx")
 
 #: Seconds one suite may spend on one output's tables; the tables it has not reached then fail the check.
 CHECK_TIME_LIMIT = 600.0
@@ -149,71 +156,142 @@ def _exception_text(info: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _failure(result: Any, table: str | None) -> ExpectationFailure:
-    config = result.expectation_config
-    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
-    details = result.result or {}
+def _failure(kind: str, kwargs: dict[str, Any], details: dict[str, Any], exception: str | None,
+             table: str | None) -> ExpectationFailure:
+    """One failure from a result's details, as GX's SUMMARY format or the native evaluator gives them."""
+    from pipetest_nb.json_values import plain_value  # values from data: NaN, ±inf, None and NaT kept apart
+
     counts = details.get("partial_unexpected_counts") or []
     values = [c.get("value") for c in counts] or list(details.get("partial_unexpected_list") or [])
     column = kwargs.get("column") or kwargs.get("column_A") or (
         ", ".join(kwargs["column_list"]) if isinstance(kwargs.get("column_list"), list) else None)
-    from pipetest_nb.json_values import plain_value  # values from data: NaN, ±inf, None and NaT kept apart
-
     return ExpectationFailure(
-        type=config.type, column=column, kwargs=jsonable(kwargs), table=table,
+        type=kind, column=column, kwargs=jsonable(kwargs), table=table,
         unexpected_count=details.get("unexpected_count"),
         unexpected_percent=plain_value(details.get("unexpected_percent")),
         unexpected_values=plain_value(values[:MAX_UNEXPECTED_VALUES]),
         observed_value=plain_value(details.get("observed_value")),
-        exception=_exception_text(result.exception_info))
+        exception=exception)
 
 
-def _run_suite(suite: dict[str, Any], df: pd.DataFrame, table: str | None,
-               ) -> tuple[bool, dict[str, Any], list[ExpectationFailure]]:
-    """Pass/fail first; details only for what failed. Expectations GX cannot build fail with the reason."""
+def _gx_failure(result: Any, table: str | None) -> ExpectationFailure:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    return _failure(config.type, kwargs, result.result or {}, _exception_text(result.exception_info), table)
+
+
+def plan_suite(suite: dict[str, Any], engine: str = "auto") -> list[Plan]:
+    """How each expectation of ``suite`` runs; with ``engine="gx"`` none runs natively."""
+    from pipetest_nb.validation.expectations.native import Plan, plan
+
+    if engine not in ENGINES:
+        raise PipetestError(f"checks_engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    plans = [plan(e) for e in suite.get("expectations", [])]
+    if engine == "gx":
+        plans = [p if p.problem and p.type == "None" else Plan(p.type, p.kwargs, reason="checks_engine: gx")
+                 for p in plans]
+    return plans
+
+
+def _run_suite(suite: dict[str, Any], df: pd.DataFrame, table: str | None, engine: str = "auto",
+               plans: list[Plan] | None = None) -> tuple[bool, dict[str, Any], list[ExpectationFailure]]:
+    """Native expectations first, the rest through GX; details only for what failed."""
+    from pipetest_nb.validation.expectations.native import NotNative
+
+    plans = plan_suite(suite, engine) if plans is None else plans
+    failures, to_gx = [], []
+    tally = {"evaluated_expectations": 0, "successful_expectations": 0, "native": 0, "gx": 0}
+    for expectation, p in zip(suite.get("expectations", []), plans, strict=True):
+        if p.problem:
+            failures.append(ExpectationFailure(p.type, p.kwargs.get("column"), jsonable(p.kwargs), table,
+                                               exception=p.problem))
+            tally["evaluated_expectations"] += 1
+            continue
+        reason = p.reason
+        if p.evaluate is not None:
+            try:
+                outcome = p.evaluate(df)
+            except NotNative as exc:
+                reason = str(exc)
+            except Exception as exc:  # a case the native evaluator did not foresee: GX judges it
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                tally["native"] += 1
+                tally["evaluated_expectations"] += 1
+                tally["successful_expectations"] += bool(outcome["success"])
+                if not outcome["success"]:
+                    failures.append(_failure(p.type, p.kwargs, outcome.get("result") or {}, None, table))
+                continue
+        if engine == "native":
+            failures.append(ExpectationFailure(
+                p.type, p.kwargs.get("column"), jsonable(p.kwargs), table,
+                exception=f"not evaluated natively ({reason}); set checks_engine to auto or gx to run it with "
+                          "Great Expectations"))
+            tally["evaluated_expectations"] += 1
+            continue
+        to_gx.append(expectation)
+    if to_gx:
+        _run_gx(to_gx, df, table, tally, failures)
+    evaluated = tally["evaluated_expectations"]
+    stats = {"evaluated_expectations": evaluated, "successful_expectations": tally["successful_expectations"],
+             "unsuccessful_expectations": evaluated - tally["successful_expectations"],
+             "success_percent": 100.0 * tally["successful_expectations"] / evaluated if evaluated else 100.0,
+             "engines": {"native": tally["native"], "gx": tally["gx"]}}
+    return not failures, stats, failures
+
+
+def _run_gx(expectations: list[Any], df: pd.DataFrame, table: str | None, tally: dict[str, int],
+            failures: list[ExpectationFailure]) -> None:
+    """GX's validator on ``expectations``: pass/fail first, then details only for what failed."""
+    from pipetest_nb.validation.expectations.gx import GX, clean
+
     gx = GX.get()
-    good, failures = [], []
-    for expectation in suite.get("expectations", []):
+    good = []
+    for expectation in expectations:
         problem = gx.build_problem(expectation)
         if problem:
             exp = expectation if isinstance(expectation, dict) else {}
             kwargs = exp.get("kwargs") if isinstance(exp.get("kwargs"), dict) else {}
             failures.append(ExpectationFailure(str(exp.get("type")), kwargs.get("column"), jsonable(kwargs),
                                                table, exception=problem))
+            tally["evaluated_expectations"] += 1
         else:
             good.append(clean(expectation))
-    stats = {"evaluated_expectations": len(failures), "successful_expectations": 0,
-             "unsuccessful_expectations": len(failures)}
-    if good:
-        quick = gx.run(good, df, "BOOLEAN_ONLY")
-        for key in ("evaluated_expectations", "successful_expectations", "unsuccessful_expectations"):
-            stats[key] += quick.statistics[key]
-        failed = [{"type": r.expectation_config.type, "kwargs": {k: v for k, v in r.expectation_config.kwargs.items()
-                                                                   if k != "batch_id"}}
-                  for r in quick.results if not r.success]
-        if failed:
-            detailed = gx.run(failed, df, "SUMMARY")
-            failures += [_failure(r, table) for r in detailed.results if not r.success]
-    evaluated = stats["evaluated_expectations"]
-    stats["success_percent"] = 100.0 * stats["successful_expectations"] / evaluated if evaluated else 100.0
-    return not failures, stats, failures
+    if not good:
+        return
+    quick = gx.run(good, df, "BOOLEAN_ONLY")
+    tally["gx"] += quick.statistics["evaluated_expectations"]
+    tally["evaluated_expectations"] += quick.statistics["evaluated_expectations"]
+    tally["successful_expectations"] += quick.statistics["successful_expectations"]
+    failed = [{"type": r.expectation_config.type, "kwargs": {k: v for k, v in r.expectation_config.kwargs.items()
+                                                               if k != "batch_id"}}
+              for r in quick.results if not r.success]
+    if failed:
+        detailed = gx.run(failed, df, "SUMMARY")
+        failures += [_gx_failure(r, table) for r in detailed.results if not r.success]
 
 
 def validate_frame(df: pd.DataFrame, suite: dict[str, Any] | str | Path, *, edge: str = "frame",
-                   table: str | None = None, on_failure: str = "fail") -> EdgeCheck:
-    """Run a suite (a dict, or a suite file) on a DataFrame: for notebooks, tests and benchmarks."""
+                   table: str | None = None, on_failure: str = "fail", engine: str = "auto") -> EdgeCheck:
+    """Run a suite (a dict, or a suite file) on a DataFrame: for notebooks, tests and benchmarks.
+
+    ``engine`` is the ``checks_engine``: ``auto`` (native where supported), ``native`` or ``gx``.
+    """
     suite_path = None
     if not isinstance(suite, dict):
         suite_path, suite = str(suite), load_suite(suite)
     start = time.perf_counter()
-    success, stats, failures = _run_suite(suite, df, table)
+    success, stats, failures = _run_suite(suite, df, table, engine)
     return EdgeCheck(edge, suite.get("name", "suite"), suite_path, [table] if table else [], success, stats, failures,
                      on_failure=on_failure, duration_s=time.perf_counter() - start)
 
 
 def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | OutputInfo, *, edge: str,
-                    tables: str | None = None, on_failure: str = "fail") -> EdgeCheck:
-    """Run a suite on each table of an output (the files matching ``tables``); one ``EdgeCheck`` for all."""
+                    tables: str | None = None, on_failure: str = "fail", engine: str = "auto") -> EdgeCheck:
+    """Run a suite on each table of an output (the files matching ``tables``); one ``EdgeCheck`` for all.
+
+    The suite is planned once for all tables; ``engine`` as for ``validate_frame``.
+    """
     from pipetest_nb.validation.artifacts import inspect_output, read_files
 
     start = time.perf_counter()
@@ -221,6 +299,7 @@ def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | Out
     name = suite.get("name", "suite") if isinstance(suite, dict) else Path(suite).stem
     try:
         suite = suite if isinstance(suite, dict) else load_suite(suite)
+        plans = plan_suite(suite, engine)
         info = inspect_output(output) if isinstance(output, (str, Path)) else output
         if not info.exists:
             raise PipetestError(f"the output folder {info.folder} does not exist (the step wrote nothing)")
@@ -233,7 +312,9 @@ def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | Out
         return EdgeCheck(edge, name, suite_path, [], False, {}, on_failure=on_failure, error=str(exc),
                          duration_s=time.perf_counter() - start)
     success, failures = True, []
-    stats = {"evaluated_expectations": 0, "successful_expectations": 0, "unsuccessful_expectations": 0}
+    stats: dict[str, Any] = {"evaluated_expectations": 0, "successful_expectations": 0,
+                             "unsuccessful_expectations": 0}
+    engines = {"native": 0, "gx": 0}
     for done, (table, paths) in enumerate(selected.items()):
         if time.perf_counter() - start > CHECK_TIME_LIMIT:
             success = False
@@ -250,21 +331,26 @@ def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | Out
             failures.append(ExpectationFailure("read_table", None, {"files": paths}, table,
                                                exception=f"cannot read the table: {exc}"))
             continue
-        ok, part, found = _run_suite(suite, df, table)
+        ok, part, found = _run_suite(suite, df, table, engine, plans)
         success = success and ok
         failures += found
         for key in stats:
             stats[key] += part[key]
+        for key in engines:
+            engines[key] += part["engines"][key]
     evaluated = stats["evaluated_expectations"]
     stats["success_percent"] = 100.0 * stats["successful_expectations"] / evaluated if evaluated else 100.0
+    stats["engines"] = engines
     return EdgeCheck(edge, name, suite_path, list(selected), success, stats, failures, on_failure=on_failure,
                      duration_s=time.perf_counter() - start)
 
 
-def check_output(dag: PipelineDAG, producer: str, output: str, output_dir: str | Path) -> list[EdgeCheck]:
+def check_output(dag: PipelineDAG, producer: str, output: str, output_dir: str | Path,
+                 engine: str | None = None) -> list[EdgeCheck]:
     """Run every suite that applies to ``producer.output`` once the producer has written ``output_dir``.
 
-    One ``EdgeCheck`` per edge and suite; a suite shared by several edges runs once.
+    One ``EdgeCheck`` per edge and suite; a suite shared by several edges runs once. ``engine``
+    overrides the pipeline's ``defaults.checks_engine`` (``auto`` when neither is set).
     """
     from pipetest_nb.validation.artifacts import inspect_output
 
@@ -272,12 +358,14 @@ def check_output(dag: PipelineDAG, producer: str, output: str, output_dir: str |
     if not uses:
         return []
     info = inspect_output(output_dir, dag.steps[producer].outputs.get(output))
+    engine = engine or getattr(dag.defaults, "checks_engine", None) or "auto"
     done: dict[tuple[str, str | None], EdgeCheck] = {}
     checks = []
     for use in uses:
         key = (str(use.file), use.tables)
         if key not in done:
-            done[key] = validate_output(use.file, info, edge=use.edge, tables=use.tables, on_failure=use.on_failure)
+            done[key] = validate_output(use.file, info, edge=use.edge, tables=use.tables, on_failure=use.on_failure,
+                                        engine=engine)
         first = done[key]
         checks.append(EdgeCheck(use.edge, first.suite, first.suite_file, list(first.tables), first.success,
                                 dict(first.statistics), list(first.failures), on_failure=use.on_failure,

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipetest_nb.spec.keys import ISOLATIONS
+from pipetest_nb.spec.keys import CHECKS_ENGINES, ISOLATIONS
 from pipetest_nb.views.cli.printing import load_pipeline, print_run_summary, print_step_event
 
 
@@ -36,7 +36,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     dag = load_pipeline(args.pipeline)
     options = RunOptions(workspace=args.workspace, isolation=args.isolation, cache=not args.no_cache,
-                         checks=not args.no_checks, data_source=args.data_source, jobs=args.jobs,
+                         checks=not args.no_checks, checks_engine=args.checks_engine,
+                         data_source=args.data_source, jobs=args.jobs,
                          from_steps=args.from_step, to_steps=args.to_step)
     run = start_run(dag, options, subscribers=[print_step_event])
     try:
@@ -81,6 +82,8 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
                    help="synthetic: generate external inputs from their schemas")
     p.add_argument("--no-cache", action="store_true", help="run every step even if its inputs are unchanged")
     p.add_argument("--no-checks", action="store_true", help="skip the edge checks (compatibility and suites)")
+    p.add_argument("--checks-engine", choices=CHECKS_ENGINES,
+                   help="what evaluates the suites: native where supported (auto), native or gx; overrides the file's")
     p.add_argument("--report-json", metavar="FILE", help="write the run report as JSON (for CI)")
     p.set_defaults(func=cmd_run)
 
