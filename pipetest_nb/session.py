@@ -263,9 +263,14 @@ class Session:
         self._run.stop()
 
     def reset(self) -> None:
-        """Start a fresh run of the same pipeline (the old one stays on disk)."""
+        """Start a fresh run of the pipeline, read again from its file when it has one (so edits to the
+        file count); the old run stays on disk. A file that no longer reads leaves this run as it was."""
+        dag = self.dag
+        if dag.source is not None and Path(dag.source).is_file() and Path(dag.source).suffix.lower() in (
+                ".yaml", ".yml", ".json"):
+            dag = PipelineDAG.load(Path(dag.source))
         self._run.close()
-        self._run = start_run(self.dag, self.options.replace(workspace=self.workspace),
+        self._run = start_run(dag, self.options.replace(workspace=self.workspace),
                               subscribers=[self.events.publish])
 
     def close(self) -> None:

@@ -87,3 +87,82 @@ def test_run_of_a_pipeline_with_an_error_exits_1(tmp_path):
     done = pipetest("run", str(path), "--workspace", str(tmp_path / "ws"))
     assert done.returncode == 1
     assert "Root failure: step 'bad' (execution_error)" in done.stdout and "LABEL_FIELD" in done.stdout
+
+
+def test_version():
+    done = pipetest("--version")
+    assert done.returncode == 0 and done.stdout.strip().startswith("pipetest 0.")
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`pipetest runs | head`: the reader goes away before pipetest writes; no BrokenPipeError traceback."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before pipetest writes its first line
+    proc = subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", "plan", str(EXAMPLE)], stdout=write,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write)
+    assert "BrokenPipeError" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 141
+
+
+WARNS = """\
+name: warns
+defaults: {isolation: inprocess}
+steps:
+  quiet: {script: quiet.py, outputs: {out: {}}}
+"""
+
+
+def test_resume_report_and_draft_take_the_run_ids_runs_prints(tmp_path):
+    def here(*args: str) -> subprocess.CompletedProcess:  # in tmp_path, with the default workspace
+        return subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", *args], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path)
+
+    path = write_pipeline(tmp_path / "p", WARNS, {"quiet.py": "def main(*a):\n    pass\n"})
+    done = here("run", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_id = here("runs").stdout.splitlines()[2].split()[0]
+    assert (tmp_path / "pipetest_workspace" / "runs" / run_id).is_dir()
+    resumed = here("resume", run_id)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    report = here("report", run_id, "-o", "r.html")
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    drafted = here("expectations", "draft", run_id, "quiet.out")
+    assert drafted.returncode == 1  # the run was found by its id: the output it names holds no table
+    assert f"no table '**' in pipetest_workspace/runs/{run_id}/steps/quiet/outputs/out" in drafted.stderr
+    typo = here("report", run_id[:-1] + "x")
+    assert typo.returncode == 1 and f"did you mean '{run_id}'" in typo.stderr and "Traceback" not in typo.stderr
+    elsewhere = pipetest("report", run_id, "--workspace", str(tmp_path / "pipetest_workspace"),
+                         "-o", str(tmp_path / "r2.html"))
+    assert elsewhere.returncode == 0, elsewhere.stderr
+
+
+def test_recorded_step_warnings_are_printed(tmp_path):
+    path = write_pipeline(tmp_path / "p", WARNS, {"quiet.py": "def main(*a):\n    pass\n"})
+    done = pipetest("run", str(path), "--workspace", str(tmp_path / "ws"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Warnings (1):\n  quiet: the step wrote nothing to output 'out'" in done.stdout
+
+
+def test_draft_from_a_data_file_bounds_numbers_to_finite_ranges(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    data = tmp_path / "data.parquet"
+    pd.DataFrame({"score": [0.5, 1.5, np.inf, -np.inf, 2.5, 1.0, 0.7], "n": range(7)}).to_parquet(data)
+    out = tmp_path / "expectations" / "scores.json"
+    done = pipetest("expectations", "draft", "--from", str(data), "--name", "scores", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    suite = json.loads(out.read_text())
+    ranges = {e["kwargs"]["column"]: e["kwargs"] for e in suite["expectations"]
+              if e["type"] == "expect_column_values_to_be_between" and "column" in e["kwargs"]}
+    assert ranges["score"]["min_value"] == 0.5 and ranges["score"]["max_value"] == 2.5  # finite, both ends
+    assert suite["meta"]["excluded"] == ["column 'score': 2 infinite value(s) left out of the drafted range"]
+    csv = tmp_path / "data.csv"
+    csv.write_text("a,b\n1,x\n2,y\n")
+    assert pipetest("expectations", "draft", "--from", str(csv), "--name", "c").returncode == 0
+    bad = pipetest("expectations", "draft", "--from", str(tmp_path / "notes.txt"), "--name", "c")
+    assert bad.returncode == 1 and "notes.txt" in bad.stderr and "Traceback" not in bad.stderr

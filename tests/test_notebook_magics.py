@@ -116,6 +116,51 @@ def test_mistakes_are_usage_errors_that_say_what_to_do(shell, tmp_path):
         shell.run_line_magic("pipetest", "step many")
 
 
+EDGE_FAILS = """\
+name: edge-fails
+defaults: {isolation: inprocess}
+steps:
+  make: {script: make.py, outputs: {rows: {format: parquet}}}
+  clean: {script: clean.py, inputs: {DATA: make.rows}, outputs: {clean_data: {format: parquet}}}
+  use: {script: use.py, inputs: {DATA: clean.clean_data}}
+edges:
+  - {from: clean.clean_data, to: use.DATA, expectations: clean_rows}
+"""
+WRITE_ROWS = """\
+import os
+import pandas as pd
+def main(input_paths, output_paths, environ_vars, job_args):
+    pd.DataFrame({"age": [20, 30, 200]}).to_parquet(os.path.join(next(iter(output_paths.values())), "t.parquet"))
+"""
+AGE_SUITE = json.dumps({"name": "clean_rows", "expectations": [
+    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "age", "min_value": 0, "max_value": 120}}]})
+
+
+def test_help_is_printed_once_and_is_no_error(shell, capsys):
+    assert shell.run_line_magic("pipetest", "--help") is None  # no UsageError
+    out = capsys.readouterr().out
+    assert out.count("Drive the pipetest debugger from a notebook cell.") == 1
+    assert shell.run_line_magic("pipetest", "load --help") is None
+    assert capsys.readouterr().out.count("usage: %pipetest load") == 1
+
+
+def test_debug_after_an_edge_check_failure_says_the_checks_failed(shell, tmp_path, capsys):
+    from pipelines import write_pipeline
+
+    path = write_pipeline(tmp_path / "p", EDGE_FAILS, {"make.py": WRITE_ROWS, "clean.py": WRITE_ROWS,
+                                                        "use.py": "def main(*a):\n    pass\n",
+                                                        "expectations/clean_rows.json": AGE_SUITE})
+    shell.run_line_magic("pipetest", f"load {path} --workspace {tmp_path / 'ws'}")
+    shell.run_line_magic("pipetest", "run")
+    assert shell.user_ns["dbg"].session.status["clean"] == "failed"
+    capsys.readouterr()
+    shell.run_line_magic("pipetest", "debug clean")
+    out = capsys.readouterr().out
+    assert "did not fail" not in out
+    assert "step 'clean' ran without raising, then its output failed the edge checks (expectation_failed" in out
+    assert "Validation tab" in out
+
+
 def test_unknown_step_names_the_close_match(loaded):
     with pytest.raises(UsageError, match="clean"):
         loaded.run_line_magic("pipetest", "debug claen")

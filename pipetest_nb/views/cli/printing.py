@@ -33,16 +33,32 @@ def print_run_summary(record: dict) -> None:
         rows.append((name, step.get("status", "pending"), format_duration(metrics.get("duration")),
                      format_bytes(metrics.get("peak_rss")), step.get("error_type") or ""))
     print(format_table(["step", "status", "duration", "peak memory", "error"], rows))
+    print_warnings(record)
     root = record.get("root_failure")
     if root:
         print(f"\nRoot failure: step '{root['step']}' ({root.get('error_type')}):")
         for line in str(root.get("error_message") or "").splitlines()[:40]:
             print(f"  {line}")
+        if root.get("cause"):
+            print(f"Likely cause: {root['cause']}")
         if record.get("not_run"):
             print(f"Not run because of it: {', '.join(record['not_run'])}")
         if record.get("other_failures"):
             print(f"Other failed steps: {', '.join(record['other_failures'])}")
     print(f"\nRun {record.get('run_id')}: {record.get('status')} in {format_duration(record.get('duration') or 0.0)}")
+
+
+def print_warnings(record: dict) -> None:
+    """Every warning the run recorded, by step (each shown in full, as recorded)."""
+    warned = [(name, str(w)) for name, step in record.get("steps", {}).items() for w in step.get("warnings") or []]
+    if not warned:
+        return
+    print(f"\nWarnings ({len(warned)}):")
+    for name, text in warned:
+        lines = text.splitlines() or [""]
+        print(f"  {name}: {lines[0]}")
+        for line in lines[1:]:
+            print(f"    {line}")
 
 
 def print_step_event(event: Any) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipetest_nb.views.cli.runs import add_run_argument, run_folder
+
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``pipetest report RUN_DIR [-o report.html] [--json out.json]``."""
+    """``pipetest report RUN [-o report.html] [--json out.json]``."""
     from pipetest_nb.json_values import dumps
     from pipetest_nb.views.report.data import report_json
     from pipetest_nb.views.report.html import write_html_report
 
-    run_dir = Path(args.run_dir)
+    run_dir = run_folder(args.run, args.workspace)
     path = write_html_report(run_dir, args.output)
     print(f"HTML report: {path}")
     if args.json:
@@ -24,7 +26,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def add_report_command(sub: argparse._SubParsersAction) -> None:
     """Register ``pipetest report``."""
     p = sub.add_parser("report", help="write the HTML report of a run (and its JSON form)")
-    p.add_argument("run_dir", help="a run folder (<workspace>/runs/<run_id>)")
-    p.add_argument("-o", "--output", metavar="FILE", help="the HTML file (default: <run_dir>/report.html)")
+    add_run_argument(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="the HTML file (default: report.html in the run folder)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON (for CI)")
     p.set_defaults(func=cmd_report)

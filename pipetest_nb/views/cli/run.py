@@ -12,6 +12,7 @@ from typing import Any
 
 from pipetest_nb.spec.keys import CHECKS_ENGINES, ISOLATIONS
 from pipetest_nb.views.cli.printing import load_pipeline, print_run_summary, print_step_event
+from pipetest_nb.views.cli.runs import add_run_argument, run_folder
 
 
 def _finish_run(run: Any, args: argparse.Namespace, steps: list[str] | None = None) -> int:
@@ -56,7 +57,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from pipetest_nb.launch._shutdown import exit_on_signals
 
     options = {"isolation": args.isolation} if args.isolation else {}
-    run = reopen_run(args.run_dir, subscribers=[print_step_event], **options)
+    run = reopen_run(run_folder(args.run, args.workspace), subscribers=[print_step_event], **options)
     try:
         retry = [s for s, st in run.statuses.items() if st in ("failed", "blocked")]
         run.reset_steps(retry)
@@ -88,7 +89,7 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="reopen a run (also one killed mid-step) and run what is left")
-    p.add_argument("run_dir", help="a folder under <workspace>/runs/")
+    add_run_argument(p)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--isolation", choices=ISOLATIONS)
     p.add_argument("--report-json", metavar="FILE", help="write the run report as JSON (for CI)")

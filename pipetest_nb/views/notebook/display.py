@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.events import EdgeState, StepStatus
+from pipetest_nb.text import format_bytes, format_duration
 from pipetest_nb.views.notebook.layout import BADGE_COLOURS, as_plan, build_model, figure_spec
 from pipetest_nb.views.templating import render
 
@@ -40,15 +41,18 @@ _MUTED = "#777777"
 
 def dag_figure(plan_or_dag: PipelineExecutionPlan | PipelineDAG, statuses: dict[str, str] | None = None,
                edge_states: dict[tuple[str, str], str] | None = None,
-               info: dict[str, dict[str, Any]] | None = None) -> go.Figure:
-    """A static plotly figure of the pipeline, optionally coloured by statuses and edge states."""
+               info: dict[str, dict[str, Any]] | None = None,
+               marks: dict[str, dict[str, str]] | None = None) -> go.Figure:
+    """A static plotly figure of the pipeline, optionally coloured by statuses and edge states, with
+    ``marks`` (``{"suspect": {step: why}, "changed": {...}}``) ringed."""
     import plotly.graph_objects as go
 
     model = build_model(plan_or_dag)
     statuses = {s: (statuses or {}).get(s, StepStatus.PENDING) for s in model.steps}
     edge_states = {e: (edge_states or {}).get(e, EdgeState.UNCHECKED) for e in model.data_edges}
     info = {s: dict((info or {}).get(s, {})) for s in model.steps}
-    data, layout = figure_spec(model, statuses, edge_states, info)
+    known = {kind: {s: why for s, why in steps.items() if s in model.step_index} for kind, steps in (marks or {}).items()}
+    data, layout = figure_spec(model, statuses, edge_states, info, known)
     return go.Figure(data=data, layout=layout)
 
 
@@ -56,7 +60,7 @@ def dag_mimebundle(plan_or_dag: PipelineExecutionPlan | PipelineDAG) -> dict[str
     """The plotly mimetype of the static figure (JupyterLab and VS Code draw it without extra JS)."""
     figure = dag_figure(plan_or_dag)
     spec = json.loads(figure.to_json())
-    spec["config"] = {"displaylogo": False, "scrollZoom": True}
+    spec["config"] = {"displaylogo": False, "scrollZoom": True, "responsive": True}
     return {PLOTLY_MIMETYPE: spec}
 
 
@@ -99,13 +103,46 @@ def _path(path: Any, base: Any) -> str:
 
 def step_result_html(result: Any) -> str:
     """A ``StepResult`` (or its ``to_dict()``): status, duration, error, outputs, metrics, checks."""
-    data = _to_data(result)
+    data = dict(_to_data(result))
     name = data.get("step_name") or data.get("step") or "?"
+    data["edge_checks"] = [_suite_row(c) for c in data.get("edge_checks") or []]
+    if data.get("metrics") is not None:
+        data["metrics"] = _metrics_shown(_to_data(data["metrics"]))
+    report = data.pop("data_validation_report", None)
+    if report is not None:  # its own verdict covers compatibility only: never shown as the step's state
+        report = _to_data(report)
+        data["compatibility_checks"] = {"compatible": report.get("compatible"), "issues": report.get("issues"),
+                                        "warnings": report.get("warnings")}
     return result_html(data, f"Step {name}", badge="status",
                        order=("status", "duration", "error_type", "error_message", "outputs", "inputs",
-                              "metrics", "edge_checks", "data_validation_report", "warnings", "attempts",
+                              "metrics", "edge_checks", "compatibility_checks", "warnings", "attempts",
                               "cached_from", "run_dir", "traceback"),
                        skip=("step_name",))
+
+
+def _metrics_shown(metrics: dict[str, Any]) -> dict[str, str]:
+    """A step's metrics in the units every view uses: durations as text, memory and sizes in binary units."""
+    shown = {}
+    for key, label in (("duration", "script"), ("check_time", "edge checks"), ("cpu_time", "CPU time")):
+        if metrics.get(key) is not None:
+            shown[label] = format_duration(metrics[key])
+    for key, label in (("peak_rss", "peak memory"), ("input_data_size", "input size"), ("input_size", "input size"),
+                       ("output_data_size", "output size"), ("output_size", "output size")):
+        if metrics.get(key) is not None:
+            shown[label] = format_bytes(metrics[key])
+    for key, label in (("rows_in", "rows in"), ("rows_out", "rows out")):
+        if metrics.get(key) is not None:
+            shown[label] = f"{metrics[key]:,}"
+    return shown
+
+
+def _suite_row(check: Any) -> dict[str, Any]:
+    """One suite run on an edge of the step: its own state and how many expectations passed."""
+    data = _to_data(check)
+    stats = data.get("statistics") or {}
+    return {"edge": data.get("edge"), "suite": data.get("suite"), "state": data.get("state"),
+            "expectations met": f"{stats.get('successful_expectations', 0)}/{stats.get('evaluated_expectations', 0)}",
+            "error": data.get("error")}
 
 
 def execution_result_html(result: Any) -> str:

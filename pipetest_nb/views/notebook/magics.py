@@ -24,6 +24,10 @@ from pipetest_nb.exceptions import PipetestError
 from pipetest_nb.records.masking import mask_args, mask_env, pipeline_secrets, scrub
 
 
+class _HelpShown(Exception):
+    """``--help`` printed its text: the command ends there, without an error."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line as IPython's UsageError instead of exiting."""
 
@@ -31,7 +35,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"%pipetest: {message}\n{self.format_usage()}")
 
     def exit(self, status: int = 0, message: str | None = None) -> Any:
-        raise UsageError(message or self.format_help())
+        if status == 0:
+            raise _HelpShown
+        raise UsageError(message or f"%pipetest: exit {status}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +74,10 @@ class PipetestMagics(Magics):
     @line_magic
     def pipetest(self, line: str) -> Any:
         """Drive the pipetest debugger; ``%pipetest --help`` lists the commands."""
-        args = self.parser.parse_args(shlex.split(line))
+        try:
+            args = self.parser.parse_args(shlex.split(line))
+        except _HelpShown:  # argparse printed the help once; nothing else to say
+            return None
         try:
             return getattr(self, f"_{args.command}")(args)
         except PipetestError as exc:  # a user mistake: the message says what to do, no traceback
@@ -122,8 +131,7 @@ class PipetestMagics(Magics):
         session = self._session()
         exc = session.debug_step(args.step)
         if exc is None:
-            status = session.status[args.step]
-            print(f"step '{args.step}' did not fail ({status}): nothing to debug")
+            print(_nothing_raised(session, args.step))
             return
         message = scrub(f"{type(exc).__name__}: {exc}", pipeline_secrets(session.dag))
         print(f"step '{args.step}' raised {message}\nentering the post-mortem debugger "
@@ -138,6 +146,21 @@ class PipetestMagics(Magics):
         if self.debugger.busy:
             raise UsageError(f"the debugger is still running {self.debugger.task}; wait for it or press Stop")
         return self.debugger.session
+
+
+def _nothing_raised(session: Any, step: str) -> str:
+    """Why there is no exception to debug: the step passed, or it failed after its script returned."""
+    status = session.status[step]
+    if status != "failed":
+        return f"step '{step}' did not fail ({status}): nothing to debug"
+    entry = session.record.get("steps", {}).get(step, {})
+    error_type = entry.get("error_type")
+    first = str(entry.get("error_message") or "").splitlines()[:1]
+    why = f"{error_type}: {first[0]}" if first else str(error_type)
+    if error_type in ("expectation_failed", "data_compatibility_error"):
+        return (f"step '{step}' ran without raising, then its output failed the edge checks ({why}); there is "
+                "no exception to debug: the debugger's Validation tab shows what failed")
+    return f"step '{step}' ran without raising in this kernel, but it failed ({why}); there is no exception to debug"
 
 
 def step_code(session: Any, step: str) -> str:
