@@ -250,7 +250,8 @@ class PipelineRun:
             metrics=StepMetrics.from_dict(step, metrics_data, status, entry.get("started_at"),
                                           entry.get("finished_at")) if metrics_data else None,
             data_validation_report=report_from_dict(entry.get("data_validation_report")),
-            edge_checks=list(entry.get("edge_checks") or []),
+            edge_checks=[c for e in self.writer.record.edges.values() if str(e.get("source") or "").split(".")[0] == step
+                         for c in e.get("expectations") or []] + list(entry.get("output_checks") or []),
             error_type=entry.get("error_type"), error_message=entry.get("error_message"),
             traceback=entry.get("traceback"), attempts=int(entry.get("attempts") or 0),
             warnings=list(entry.get("warnings") or []), cached_from=entry.get("cached_from"), run_dir=self.run_dir)

@@ -201,6 +201,12 @@ class Debugger(widgets.VBox):
         self._detach()
         super().close()
 
+            if session.plan.to_dict() != before:  # the file was edited: draw the pipeline it holds now
+                self.graph.figure.close()
+                self.graph = DagGraph(session.plan)
+                self.graph.on_select(self._selected)
+                self.graph_box.children = [self.graph.figure]
+                self.search_box.options = tuple(session.plan.execution_order)
     # -- actions: each is one call on the session --------------------------------------------------
 
     def step(self) -> None:
