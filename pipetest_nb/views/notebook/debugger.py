@@ -201,12 +201,6 @@ class Debugger(widgets.VBox):
         self._detach()
         super().close()
 
-            if session.plan.to_dict() != before:  # the file was edited: draw the pipeline it holds now
-                self.graph.figure.close()
-                self.graph = DagGraph(session.plan)
-                self.graph.on_select(self._selected)
-                self.graph_box.children = [self.graph.figure]
-                self.search_box.options = tuple(session.plan.execution_order)
     # -- actions: each is one call on the session --------------------------------------------------
 
     def step(self) -> None:
@@ -236,10 +230,16 @@ class Debugger(widgets.VBox):
         """Start a fresh run of the same pipeline (the old run stays on disk, in the runs drop-down)."""
         def fresh() -> None:
             session = self._need()
-            session.reset()
+            before = session.plan.to_dict()
+            session.reset()  # reads the pipeline file again
             self._run_id = session.run_id
             self._live_logs = {}
             assert self.graph is not None
+            if session.plan.to_dict() != before:  # the file was edited: draw the pipeline it holds now
+                self.graph.figure.close()
+                self.graph = DagGraph(session.plan)
+                self.graph.on_select(self._selected)
+                self.graph_box.children = [self.graph.figure]
             self.graph.reset()
 
         self._start("Reset", fresh, lambda r: message("new_run", run_id=self._need().run_id))
