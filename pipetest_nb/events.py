@@ -53,6 +53,7 @@ class EventKind:
     RUN_FINISHED = "run_finished"
     RUN_REOPENED = "run_reopened"
     SUBSCRIBER_FAILED = "subscriber_failed"  # data: subscriber, event_kind, error (a view broke; the run went on)
+    WORKERS_STARTED = "workers_started"  # data: isolation, seconds, workers, preloaded, failed (before any step)
 
 
 @dataclass

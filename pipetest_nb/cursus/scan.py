@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ast
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pipetest_nb.imports import parse_script
 
 KINDS = ("input", "output", "env", "arg")
 _CONTAINER_DEFAULTS = {"input": "input_paths", "output": "output_paths", "env": "environ_vars", "arg": "job_args"}
@@ -263,9 +264,7 @@ def scan_script(path: str | os.PathLike) -> ScriptUsage:
     path = Path(path)
     usage = ScriptUsage(file=path)
     try:
-        with warnings.catch_warnings():  # the script's own invalid escapes are not ours to report
-            warnings.simplefilter("ignore")
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = parse_script(path)
     except SyntaxError as exc:
         usage.error, usage.error_line = f"Python syntax error: {exc.msg}", exc.lineno
         return usage

@@ -25,6 +25,7 @@ from pipetest_nb.engine.lifecycle import INTERRUPTED_BY_USER, run_step
 from pipetest_nb.engine.options import RunOptions
 from pipetest_nb.engine.recovery import PipelineErrorHandler
 from pipetest_nb.engine.results import PipelineExecutionResult, StepResult
+from pipetest_nb.engine.warm import warm_workers
 from pipetest_nb.events import Event, EventBus, EventKind, StepStatus, Subscriber
 from pipetest_nb.exceptions import PipetestWarning
 from pipetest_nb.launch.base import Launcher
@@ -214,7 +215,12 @@ class PipelineRun:
 
         ``isolation`` overrides how this one step runs (``inprocess`` to debug it).
         """
+        self.warm_workers([step], 1, isolation)
         return run_step(self, step, isolation)
+
+    def warm_workers(self, steps: Iterable[str], jobs: int = 1, isolation: str | None = None) -> None:
+        """Start the warm workers ``steps`` will use, before the first of them starts (``engine/warm.py``)."""
+        warm_workers(self, steps, jobs, isolation, lambda: self._launcher("pool"))
 
     def _subscriber_failed(self, subscriber: Subscriber, event: Event, error: str) -> None:
         """A view broke on an event: say so once (a warning and an event in the record); the run goes on."""
@@ -269,6 +275,7 @@ class PipelineRun:
         results: list[StepResult] = []
         started = time.monotonic()
         try:
+            self.warm_workers(self.plan.execution_order if allowed is None else allowed, jobs, isolation)
             if jobs <= 1:
                 while not self._halt and not self._stop.is_set():
                     ready = self.ready_steps(allowed)

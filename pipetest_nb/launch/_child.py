@@ -11,6 +11,7 @@ the script left running.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import faulthandler
 import json
 import os
@@ -59,8 +60,10 @@ def wait_until_recorded(go_fd: int) -> None:
         os._exit(1)
 
 
-def run_child(job: StepJob, result_fd: int, deadline: float | None, go_fd: int | None = None) -> NoReturn:
-    """Run the step in this (already isolated) process and exit with its status."""
+def run_child(job: StepJob, result_fd: int, deadline: float | None, go_fd: int | None = None,
+              exit_fd: int | None = None) -> NoReturn:
+    """Run the step in this (already isolated) process and exit with its status; a pool worker's
+    child also says, on ``exit_fd``, that it is exiting and what it used (``_say_exiting``)."""
     if go_fd is not None:
         wait_until_recorded(go_fd)
     sys.argv = [job.script]
@@ -94,7 +97,25 @@ def run_child(job: StepJob, result_fd: int, deadline: float | None, go_fd: int |
         try:
             kill_leftovers()  # nothing the step started outlives it, not even a daemon that left its group
         finally:
+            if exit_fd is not None:
+                _say_exiting(exit_fd, code)
             os._exit(code)
+
+
+def _say_exiting(exit_fd: int, code: int) -> None:
+    """Close the logs and report the exit code and resource use (this process and the children it
+    reaped, as ``wait4`` would): the step has ended, only the kernel's tear-down of its memory is left."""
+    import resource
+
+    faulthandler.disable()
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    said = {"code": code, "cpu": own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime,
+            "maxrss": max(own.ru_maxrss, reaped.ru_maxrss) * 1024}
+    with contextlib.suppress(OSError):
+        os.write(exit_fd, json.dumps(said).encode())
 
 
 def _own_io() -> list[int] | None:

@@ -2,32 +2,47 @@
 
 It talks to its launcher over a Unix ``SOCK_SEQPACKET`` socket, one JSON message per packet:
 
-* launcher -> worker: ``{"job": ..., "deadline": ..., "env": ...}`` with the step's stdout, stderr,
-  result and start pipes attached as file descriptors (``SCM_RIGHTS``);
-* worker -> launcher: ``{"ready": pid}`` once warm, then per step ``{"pid": child}`` once the child
-  leads its own process group and ``{"status": ..., "cpu": ..., "maxrss": ...}`` from ``wait4``.
+* launcher -> worker: ``{"job": ..., "deadline": ..., "env": ..., "modules": [...]}`` with the step's
+  stdout, stderr, result and start pipes attached as file descriptors (``SCM_RIGHTS``); or
+  ``{"preload": [...]}``: import these modules now;
+* worker -> launcher: ``{"ready": pid, "failed": {...}}`` once warm, ``{"failed": {...}}`` after a
+  ``preload``, then per step ``{"pid": child}`` once the child leads its own process group and
+  ``{"status": ..., "cpu": ..., "maxrss": ...}`` when it has ended. ``failed`` maps each module whose
+  import raised to why; the worker does not try it again.
 
-The worker exits when the launcher closes its end of the socket (or dies). It is the subreaper of
-its children's trees: what a killed step left behind is re-parented to it, and killed and reaped
-before the worker reports the step's end.
+A module whose import fails is left out, whatever it raises, and the worker carries on. Once warm
+(and after each preload) the worker's objects are frozen out of the garbage collector's reach
+(``gc.freeze``), so that a collection in a child does not touch, and so copy, every page it inherited.
+
+A child that ends normally tells the worker its exit code and resource use on a pipe of its own just
+before ``os._exit``, after it has closed its logs and killed what it started: the step's end is
+reported at once, and the kernel's tear-down of the child's inherited memory happens while the
+launcher records the step. A child that dies otherwise is waited for. The worker exits when the
+launcher closes its end of the socket (or dies). It is the subreaper of its children's trees: what a
+killed step left behind is re-parented to it, and killed and reaped before the worker takes the
+next step.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import json
 import os
+import select
 import socket
 import sys
 from typing import Any, NoReturn
 
-#: Run by ``python -c`` with the folder holding pipetest_nb and the socket's fd as arguments.
+#: Run by ``python -c`` with the folder holding pipetest_nb, the socket's fd and the modules to
+#: preload as arguments.
 BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); "
              "from pipetest_nb.launch._worker import main; main()")
 DEFAULT_PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet")
 MAX_MESSAGE = 1 << 20
+_REASON_CHARS = 300
 
 
 def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -44,11 +59,22 @@ def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     return (json.loads(data) if data else None), list(fds)
 
 
-def preload(modules: list[str] | tuple[str, ...]) -> None:
+def preload(modules: list[str] | tuple[str, ...], failed: dict[str, str] | None = None) -> dict[str, str]:
+    """Import ``modules`` not imported yet; those that raise (anything, even ``SystemExit``) are left
+    out and returned with why, and recorded in ``failed`` so that they are not tried again."""
+    known = {} if failed is None else failed
+    new: dict[str, str] = {}
     for name in modules:
-        if name not in sys.modules:
-            with contextlib.suppress(Exception):  # the step itself will report a failing import
-                importlib.import_module(name)
+        if name in sys.modules or name in known:
+            continue
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - a module's import may raise anything; the step reports it
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+            new[name] = known[name] = text[:_REASON_CHARS]
+    return new
 
 
 def warm_up() -> None:
@@ -70,21 +96,23 @@ def warm_up() -> None:
 
 
 def main() -> None:
-    """Entry point: ``python -c BOOTSTRAP <root> <socket fd>``."""
+    """Entry point: ``python -c BOOTSTRAP <root> <socket fd> <module>...``."""
     root, fd = sys.argv[1], int(sys.argv[2])
     for entry in (root, ""):
         if entry in sys.path:
             sys.path.remove(entry)
     sock = socket.socket(fileno=fd)
-    preload(DEFAULT_PRELOAD + tuple(sys.argv[3:]))
+    failed: dict[str, str] = {}
+    preload(DEFAULT_PRELOAD, failed)
+    first = preload(tuple(sys.argv[3:]), failed)
     warm_up()
-    from pipetest_nb.launch._tree import become_subreaper, kill_leftovers
+    from pipetest_nb.launch._tree import become_subreaper
 
     from . import _child  # noqa: F401 - imported once here, not in every child
 
     become_subreaper()
-
-    send(sock, {"ready": os.getpid()})
+    gc.freeze()
+    send(sock, {"ready": os.getpid(), "failed": first})
     while True:
         try:
             message, fds = receive(sock)
@@ -92,26 +120,80 @@ def main() -> None:
             return
         if message is None:
             return
-        preload(message["job"].get("preload") or ())
-        pid = os.fork()
-        if pid == 0:
-            _run_forked(sock, message, fds)
-        with contextlib.suppress(OSError):  # the child did it first, or is already gone
-            os.setpgid(pid, pid)
-        for f in fds:
-            os.close(f)
-        with contextlib.suppress(OSError):
-            send(sock, {"pid": pid})
-        _, status, usage = os.wait4(pid, 0)
-        kill_leftovers()  # orphans of a killed step, re-parented to this worker
-        try:
-            send(sock, {"status": status, "cpu": usage.ru_utime + usage.ru_stime,
-                        "maxrss": usage.ru_maxrss * 1024})
-        except OSError:
+        if "preload" in message:
+            answer = {"failed": preload(message["preload"], failed)}
+            gc.freeze()
+            if not _reply(sock, answer):
+                return
+            continue
+        wanted = [*(message["job"].get("preload") or ()), *(message.get("modules") or ())]
+        if any(name not in sys.modules and name not in failed for name in wanted):
+            preload(wanted, failed)
+            gc.freeze()
+        if not _step(sock, message, fds):
             return
 
 
-def _run_forked(sock: socket.socket, message: dict[str, Any], fds: list[int]) -> NoReturn:
+def _reply(sock: socket.socket, message: dict[str, Any]) -> bool:
+    try:
+        send(sock, message)
+    except OSError:
+        return False
+    return True
+
+
+def _step(sock: socket.socket, message: dict[str, Any], fds: list[int]) -> bool:
+    """Fork the step's child, report its pid and its end; False once the launcher is gone."""
+    from pipetest_nb.launch._tree import kill_leftovers
+
+    exit_r, exit_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(exit_r)
+        _run_forked(sock, message, fds, exit_w)
+    os.close(exit_w)
+    with contextlib.suppress(OSError):  # the child did it first, or is already gone
+        os.setpgid(pid, pid)
+    for f in fds:
+        os.close(f)
+    alive = _reply(sock, {"pid": pid})
+    try:
+        report = _exit_report(pid, exit_r)
+    finally:
+        os.close(exit_r)
+    if report is not None and alive:  # the child is in os._exit: say so now, reap it after
+        alive = _reply(sock, report)
+    _, status, usage = os.wait4(pid, 0)
+    kill_leftovers()  # orphans of a killed step, re-parented to this worker
+    if report is None and alive:
+        alive = _reply(sock, {"status": status, "cpu": usage.ru_utime + usage.ru_stime,
+                              "maxrss": usage.ru_maxrss * 1024})
+    return alive
+
+
+def _exit_report(pid: int, exit_r: int) -> dict[str, Any] | None:
+    """What the child said just before ``os._exit``, or None if it died first (then it is waited for)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd here: the child's exit status is waited for
+        return None
+    try:
+        readable, _, _ = select.select([exit_r, pidfd], [], [])
+        if exit_r not in readable:
+            return None
+        data = os.read(exit_r, 4096)
+    finally:
+        os.close(pidfd)
+    try:
+        said = json.loads(data) if data else None
+    except ValueError:
+        return None
+    if not isinstance(said, dict):
+        return None
+    return {"status": (int(said["code"]) & 0xFF) << 8, "cpu": said.get("cpu"), "maxrss": said.get("maxrss")}
+
+
+def _run_forked(sock: socket.socket, message: dict[str, Any], fds: list[int], exit_w: int) -> NoReturn:
     try:
         os.setpgid(0, 0)
         sock.close()
@@ -131,6 +213,6 @@ def _run_forked(sock: socket.socket, message: dict[str, Any], fds: list[int]) ->
         from pipetest_nb.launch._child import run_child
         from pipetest_nb.launch.base import StepJob
 
-        run_child(StepJob(**message["job"]), res_w, message.get("deadline"), go_r)
+        run_child(StepJob(**message["job"]), res_w, message.get("deadline"), go_r, exit_fd=exit_w)
     finally:
         os._exit(70)

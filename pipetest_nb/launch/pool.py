@@ -1,11 +1,14 @@
 """``isolation: pool``: warm workers that fork a fresh child per step, so isolation costs milliseconds.
 
-Each worker is a long-lived interpreter that has already imported numpy, pandas, pyarrow and the
-modules listed under ``preload:`` (the launcher's own list plus each job's ``preload``). For every
-step it forks a child that leads its own process group, so the child starts with the libraries
-loaded and still cannot hurt the notebook or the worker: logs, timeout, kill, memory limit, metrics
-and failure types are those of ``SubprocessLauncher``. Workers start on first use, are reused, are
-replaced when one dies, and stop on ``close()`` or when the interpreter exits.
+Each worker is a long-lived interpreter that has already imported numpy, pandas, pyarrow, the
+modules listed under ``preload:`` (the launcher's own list plus each job's ``preload``) and the
+modules ``warm`` was given (the engine gives the third-party modules the pipeline's scripts import
+at module level). For every step it forks a child that leads its own process group, so the child
+starts with the libraries loaded and still cannot hurt the notebook or the worker: logs, timeout,
+kill, memory limit, metrics and failure types are those of ``SubprocessLauncher``. Workers start
+on ``warm`` or on first use, are reused, are replaced when one dies, and stop on ``close()`` or
+when the interpreter exits. A module whose import fails in a worker is left out and named once,
+by the ``warm`` call that found it; steps that import it then fail (or succeed) on their own.
 
 Children are forked, so they inherit the worker's state at the time of the fork (including the
 libraries' import-time settings) rather than the notebook's; the notebook's current ``os.environ``
@@ -23,7 +26,8 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from pipetest_nb.exceptions import LaunchError
 from pipetest_nb.launch._child import PACKAGE_ROOT
@@ -31,6 +35,19 @@ from pipetest_nb.launch._process import ProcessLauncher
 from pipetest_nb.launch._verdict import Exit
 from pipetest_nb.launch._worker import BOOTSTRAP, receive, send
 from pipetest_nb.launch.base import StepJob
+
+
+@dataclass
+class WorkersStarted:
+    """What ``PoolLauncher.warm`` did: the figures of the engine's ``workers_started`` event."""
+
+    seconds: float
+    workers: int  # workers started (or given more modules)
+    preloaded: list[str]  # the modules given to ``warm`` that the workers imported
+    failed: dict[str, str]  # module -> why its import failed, each named once per launcher
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class _Worker:
@@ -55,6 +72,21 @@ class _Worker:
             raise LaunchError(f"a pool worker ({python}) exited while starting, with code "
                               f"{self.proc.returncode}; its error is on the notebook's stderr. Use "
                               "isolation 'subprocess' meanwhile")
+        self.failed: dict[str, str] = dict(ready.get("failed") or {})
+        self.tried = set(preload)  # imported, or failed to
+
+    def preload(self, modules: tuple[str, ...]) -> dict[str, str]:
+        """Import the modules it has not tried yet; those that failed, with why (OSError: it died)."""
+        missing = [m for m in modules if m not in self.tried]
+        if not missing:
+            return {}
+        send(self.sock, {"preload": missing})
+        reply, _ = receive(self.sock)
+        if reply is None:
+            raise OSError("the pool worker exited")
+        self.tried.update(missing)
+        self.failed.update(reply.get("failed") or {})
+        return dict(reply.get("failed") or {})
 
     def close(self) -> None:
         self.sock.close()
@@ -89,12 +121,77 @@ class PoolLauncher(ProcessLauncher):
         self._count = 0
         self._closed = False
         self._cond = threading.Condition()
+        self._modules: dict[str, None] = {}  # what ``warm`` asked for, in order: every worker gets them
+        self._failed: dict[str, str] = {}  # modules whose import failed in a worker, and why
         _LIVE.add(self)
 
     @property
     def workers(self) -> int:
         """How many workers exist now (busy or idle)."""
         return self._count
+
+    def warm(self, modules: Iterable[str] = (), workers: int = 1) -> WorkersStarted | None:
+        """Have ``workers`` workers (at most ``max_workers``) up, each holding ``modules`` as well,
+        before any step needs them; None when they were already. Modules whose import fails are left
+        out and named in ``failed`` the first time only. Raises ``LaunchError`` if a worker cannot start."""
+        began = time.perf_counter()
+        with self._cond:
+            if self._closed:
+                return None
+            self._modules.update(dict.fromkeys(m for m in modules if m not in self._failed))
+            wanted = tuple(self._modules)
+            starting = max(0, min(workers, self.max_workers) - self._count)
+            self._count += starting
+            behind = [w for w in self._idle if not w.tried.issuperset(wanted)]
+            self._idle = [w for w in self._idle if w not in behind]
+        if not starting and not behind:
+            return None
+        failed: dict[str, str] = {}
+        errors = self._start_workers(starting, failed)
+        self._catch_up(behind, wanted, failed)
+        if errors:
+            raise errors[0]
+        with self._cond:
+            new = {m: why for m, why in failed.items() if m not in self._failed}
+            self._failed.update(failed)
+            for name in failed:
+                self._modules.pop(name, None)
+        return WorkersStarted(seconds=round(time.perf_counter() - began, 6), workers=starting + len(behind),
+                              preloaded=[m for m in wanted if m not in failed], failed=new)
+
+    def _start_workers(self, count: int, failed: dict[str, str]) -> list[LaunchError]:
+        """Start ``count`` workers side by side (their places are reserved); the errors of those that died."""
+        errors: list[LaunchError] = []
+
+        def start() -> None:
+            try:
+                worker = _Worker(self.python, self._worker_modules())
+            except LaunchError as exc:
+                errors.append(exc)
+                self._release(None)
+                return
+            failed.update(worker.failed)
+            self._release(worker, alive=True)
+
+        threads = [threading.Thread(target=start, name="pipetest-pool-start", daemon=True) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return errors
+
+    def _catch_up(self, behind: list[_Worker], wanted: tuple[str, ...], failed: dict[str, str]) -> None:
+        """Idle workers from before this ``warm`` import the modules they lack (one that died is dropped)."""
+        for worker in behind:
+            try:
+                failed.update(worker.preload(wanted))
+            except OSError:
+                self._release(worker)
+            else:
+                self._release(worker, alive=True)
+
+    def _worker_modules(self) -> tuple[str, ...]:
+        return (*self.preload, *self._modules)
 
     def _acquire(self) -> _Worker:
         with self._cond:
@@ -108,7 +205,7 @@ class PoolLauncher(ProcessLauncher):
                     break
                 self._cond.wait()
         try:
-            return _Worker(self.python, self.preload)
+            return _Worker(self.python, self._worker_modules())
         except BaseException:
             self._release(None)
             raise
@@ -124,7 +221,8 @@ class PoolLauncher(ProcessLauncher):
             worker.close()
 
     def _start(self, job: StepJob, fds: tuple[int, int, int, int], deadline: float | None) -> _Handle:
-        message = {"job": job.to_dict(), "deadline": deadline, "env": dict(os.environ)}
+        modules = list(self._modules)  # a worker that was busy during ``warm`` imports them before it forks
+        message = {"job": job.to_dict(), "deadline": deadline, "env": dict(os.environ), "modules": modules}
         for _attempt in range(2):  # an idle worker may have died since its last step
             worker = self._acquire()
             if job.timeout:  # a worker that had to start first does not eat into the step's time
@@ -135,6 +233,7 @@ class PoolLauncher(ProcessLauncher):
             except OSError:
                 reply = None
             if reply is not None:
+                worker.tried.update(modules)
                 return _Handle(worker, reply["pid"], reply["pid"], deadline=message["deadline"])
             self._release(worker)
         raise LaunchError(f"step '{job.step}': pool workers keep dying before the step starts; "

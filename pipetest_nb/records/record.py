@@ -106,6 +106,8 @@ class RunRecord:
         elif kind == EventKind.RUN_REOPENED:
             d["status"] = "running"
             d.setdefault("reopened", []).append({"time": event.time, **data})
+        elif kind == EventKind.WORKERS_STARTED:
+            d.setdefault("worker_starts", []).append({"time": event.time, **data})
         elif kind == EventKind.STEP_STARTED:
             step = d["steps"].setdefault(event.step, {})
             attempts = step.get("attempts", 0) + 1

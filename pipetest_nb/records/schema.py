@@ -113,6 +113,18 @@ class RunRecordData(TypedDict, total=False):
     not_run: list[str]
     other_failures: list[str]
     reopened: list[dict[str, Any]]
+    worker_starts: list[WorkerStart]
+
+
+class WorkerStart(TypedDict, total=False):
+    """A ``workers_started`` event: warm workers started before a step, outside every step's duration."""
+
+    time: float
+    isolation: str
+    seconds: float
+    workers: int
+    preloaded: list[str]  # modules the pipeline's scripts import that the workers imported
+    failed: dict[str, str]  # module -> why its import failed in the workers
 
 
 class EventLine(TypedDict, total=False):
@@ -154,6 +166,7 @@ _RUN_FIELDS: dict[str, tuple[type, ...]] = {
     "last_seq": (int,), "pipeline": (dict,), "plan": (dict,), "options": (dict,), "versions": (dict,),
     "runner": (dict,), "started_at": (*_NUM, _NONE), "finished_at": (*_NUM, _NONE), "duration": (*_NUM, _NONE),
     "root_failure": (dict, _NONE), "not_run": (list,), "other_failures": (list,), "reopened": (list,),
+    "worker_starts": (list,),
 }
 _STEP_FIELDS: dict[str, tuple[type, ...]] = {
     "status": (str,), "attempts": (int,), "started_at": (*_NUM, _NONE), "finished_at": (*_NUM, _NONE),
@@ -278,6 +291,8 @@ def check_step_entry(entry: Any, where: str) -> None:
                 raise SchemaProblem(f"{where}: {key[:-1]} '{name}' should be a path (a string), not {_json_type(path)}")
 
 
+_WORKER_START_FIELDS: dict[str, tuple[type, ...]] = {
+    "isolation": (str,), "seconds": _NUM, "workers": (int,), "preloaded": (list,), "failed": (dict,)}
 _EVENT_FIELDS: dict[str, tuple[type, ...]] = {
     "schema_version": (int,), "seq": (int,), "time": _NUM, "kind": (str,), "run_id": (str,), "step": (str, _NONE),
     "data": (dict, _NONE)}
@@ -326,6 +341,8 @@ def parse_event(obj: Any) -> Event:
         if not (isinstance(edge, list) and len(edge) == 2 and all(isinstance(e, str) for e in edge)):
             raise SchemaProblem(f"{where}: 'edge' should be [source, target], not {_short(edge)}")
         _check_fields(data, _EDGE_FIELDS, where)
+    elif kind == "workers_started":
+        _check_fields(data, _WORKER_START_FIELDS, where)
     elif kind == "run_finished":
         _check_fields(data, _RUN_FIELDS, where)
         if "status" in data and data["status"] not in RunStatus.ALL:
