@@ -155,7 +155,9 @@ def test_typo_in_expectation_type_is_a_spec_error_with_file_and_line(pipeline, c
     text = "\n".join(str(p) for p in problems)
     assert f"{base / 'raw_data.json'}:5:6: key 'expectations[1]': unknown expectation type " \
            "'expect_column_values_to_be_betwen' (did you mean 'expect_column_values_to_be_between'?)" in text
-    assert f"{base / 'raw_data.json'}:6" in text and "column: field required; colum: extra fields not permitted" in text
+    assert f"{base / 'raw_data.json'}:6:6: key 'expectations[2]': expectation expect_column_values_to_be_between is " \
+           "not valid: required argument 'column' is missing; 'colum' is not one of its arguments (did you mean " \
+           "'column'?) (expect_column_values_to_be_between takes column, " in text
     assert f"{base / 'broken.json'}:2:" in text and "not valid JSON" in text
     assert "suite 'lod.raw_data' applies to no output: there is no step 'lod' (did you mean 'load.raw_data.json'?)" \
         in text

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.exceptions import SpecProblem, SuiteError
 from pipetest_nb.text import close_match, did_you_mean
-from pipetest_nb.validation.expectations.gx import GX
+from pipetest_nb.validation.expectations import catalogue
 
 if TYPE_CHECKING:
     from pipetest_nb.spec.model import PipelineDAG
@@ -156,7 +156,7 @@ def suites_for_output(dag: PipelineDAG, producer: str, output: str) -> list[Suit
 def check_suite_files(dag: PipelineDAG) -> list[SpecProblem]:
     """Every problem in the pipeline's suites: missing files, bad JSON, unknown or malformed expectations.
 
-    Great Expectations is imported only when there is a suite file to check.
+    Expectations are checked against the catalogue of GX's types and their arguments; GX is not imported.
     """
     problems: list[SpecProblem] = []
     pipeline_file = str(dag.source) if dag.source else None
@@ -208,11 +208,8 @@ def _name_problems(path: Path, dag: PipelineDAG, named: set[str]) -> list[SpecPr
 
 
 def _expectation_problems(path: Path, text: str, expectations: list[Any], room: int) -> list[SpecProblem]:
-    """What is wrong with each expectation of a suite file, GX asked last; at most ``room`` problems."""
-    from great_expectations.expectations.registry import list_registered_expectation_implementations
-
-    GX.get()
-    known = list_registered_expectation_implementations()
+    """What is wrong with each expectation of a suite file (by the catalogue: no GX import); at most
+    ``room`` problems."""
     positions = _positions(text)
     seen: dict[str, int] = {}
     problems: list[SpecProblem] = []
@@ -223,40 +220,14 @@ def _expectation_problems(path: Path, text: str, expectations: list[Any], room: 
         kind = expectation.get("type") if isinstance(expectation, dict) else None
         line, column = _position(positions, kind, seen.get(str(kind), 0))
         seen[str(kind)] = seen.get(str(kind), 0) + 1
-        key = f"expectations[{index}]"
-        if isinstance(expectation, dict) and "expectation_type" in expectation and kind is None:
-            problems.append(SpecProblem("'expectation_type' is the GX 0.x key", file=str(path),
-                                        line=_position(positions, expectation["expectation_type"], 0)[0], key=key,
-                                        hint="GX 1.x suites use 'type'"))
+        found = catalogue.diagnose(expectation)
+        if found is None:
             continue
-        shape = _expectation_shape_problem(expectation)
-        if shape:
-            problems.append(SpecProblem(shape, file=str(path), line=line, column=column, key=key,
-                                        hint='an expectation is {"type": "expect_...", "kwargs": {...}}'))
-            continue
-        if kind not in known:
-            problems.append(SpecProblem(f"unknown expectation type '{kind}'", file=str(path), line=line,
-                                        column=column, key=key,
-                                        hint=did_you_mean(kind, known) or "see the GX 1.x gallery"))
-            continue
-        why = GX.build_problem(expectation)
-        if why:
-            problems.append(SpecProblem(f"expectation {kind or '?'} is not valid: {why}", file=str(path), line=line,
-                                        column=column, key=key))
+        if kind is None and isinstance(expectation, dict) and "expectation_type" in expectation:
+            line, column = _position(positions, expectation["expectation_type"], 0)[0], None
+        problems.append(SpecProblem(found.message, file=str(path), line=line, column=column,
+                                    key=f"expectations[{index}]", hint=found.hint))
     return problems
-
-
-def _expectation_shape_problem(expectation: Any) -> str | None:
-    """Why an entry of 'expectations' is not shaped like an expectation (checked before GX sees it)."""
-    if not isinstance(expectation, dict):
-        return f"an expectation must be a JSON object, not {type(expectation).__name__}"
-    if not isinstance(expectation.get("type"), str):
-        return "'type' must be the expectation's name as a string" if "type" in expectation else "'type' is missing"
-    if not isinstance(expectation.get("kwargs"), dict):
-        return "'kwargs' must be a JSON object" if "kwargs" in expectation else "'kwargs' is missing"
-    if expectation.get("meta") is not None and not isinstance(expectation["meta"], dict):
-        return "'meta' must be a JSON object"
-    return None
 
 
 def _positions(text: str) -> dict[str, list[tuple[int, int]]]:
