@@ -313,3 +313,81 @@ def test_secrets_a_step_prints_are_masked_in_the_logs_tab(tmp_path):
         assert token not in debugger.inspector.logs.value and token not in debugger.inspector.config.value
     finally:
         debugger.close()
+
+
+def test_a_failed_step_opens_logs_and_a_warned_edge_opens_validation_failures_first(dbg):
+    dbg.session.run_all()
+    tabs = dbg.inspector.widget
+    dbg.select("step", "clean")
+    assert tabs.titles[tabs.selected_index] == "Logs"
+    logs = dbg.inspector.logs.value
+    assert logs.index("ValueError: age out of range") < logs.index("<b>stderr</b>")  # the error on top
+
+    dbg.select("step", "load")  # a step that succeeded opens on its data
+    assert tabs.titles[tabs.selected_index] == "Data"
+
+    dbg.select("edge", SUITE_EDGE)
+    assert tabs.titles[tabs.selected_index] == "Validation"
+    validation = dbg.inspector.validation.value
+    assert validation.index("✘ failed") < validation.index("✔ passed")  # failures first
+    toggle = dbg.inspector.failures_only
+    toggle.value = True  # what pressing "failures only" does
+    only = dbg.inspector.validation.value
+    assert "✘ failed" in only and "✔ passed" not in only and "1 passed expectation hidden" in only
+    dbg.select("edge", SUITE_EDGE)  # the toggle holds for the next selection
+    assert "✔ passed" not in dbg.inspector.validation.value
+    toggle.value = False
+    assert "✔ passed" in dbg.inspector.validation.value
+
+
+def test_an_output_without_tables_lists_the_files_it_holds(dbg):
+    dbg.session.run(until="audit")
+    dbg.select("step", "audit")
+    data = dbg.inspector.data.value
+    assert "hold no tables; the files they hold" in data
+    assert "audit.report" in data and "report.txt" in data and "8 B" in data
+
+
+def test_search_box_finds_and_selects_a_step_by_part_of_its_name_or_a_close_spelling(dbg):
+    assert dbg.search_box.options == tuple(STEPS)  # the box offers every step as you type
+    dbg.search_box.value = "clea"  # what typing and pressing enter does
+    assert dbg.selection == ("step", "clean") and dbg.graph.selected == ("step", "clean")
+    dbg.search_box.value = "AUDIT"
+    assert dbg.selection == ("step", "audit")
+    dbg.search_box.value = "trian"  # a typo
+    assert dbg.selection == ("step", "train")
+    dbg.search_box.value = "a"  # several contain it: the first in run order, the others named
+    assert dbg.selection == ("step", "load") and "also matching: audit, clean, train" in dbg.message.value
+    dbg.search_box.value = "zzz"
+    assert "Find failed" in dbg.message.value and "no step is named like &#x27;zzz&#x27;" in dbg.message.value
+    assert dbg.selection == ("step", "load")
+
+
+def ring_colours(debugger: Debugger) -> dict[str, str]:
+    colour = debugger.graph.figure.data[NODE_TRACE].marker.line.color
+    colours = list(colour) if isinstance(colour, (list, tuple)) else [colour] * len(debugger.graph.model.steps)
+    return dict(zip(debugger.graph.model.steps, colours, strict=True))
+
+
+def test_diff_tab_compares_with_another_run_and_marks_the_changed_steps(dbg, pipeline):
+    dbg.session.run(until="audit")
+    first = str(dbg.session.run_dir)
+    load = pipeline.parent / "load.py"
+    load.write_text(load.read_text().replace('n = int(environ_vars["ROWS"])', 'n = int(environ_vars["ROWS"]) - 2'))
+    click(dbg.reset_button)
+    assert dbg.wait(60)
+    dbg.session.run(until="audit")
+    picker = dbg.diff_tab.picker
+    assert first in [value for _, value in picker.options]
+    picker.value = first  # what picking a run does
+    assert dbg.changed == {"load": "output raw_data changed"}, dbg.message.value
+    tabs = dbg.inspector.widget
+    assert tabs.titles[tabs.selected_index] == "Diff"
+    diff = dbg.diff_tab.html.value
+    assert "table people.parquet: rows 45 -&gt; 43 (-2)" in diff and "changed: output raw_data changed" in diff
+    assert "load.raw_data" in diff and diff.index("<b>load</b>") < diff.index("<b>audit</b>")
+    assert diff.count("pipetest-changed") == 1  # audit's report is the same file: unchanged
+    rings = ring_colours(dbg)
+    assert rings["load"] != rings["audit"] == rings["clean"]
+    dbg.select("step", "audit")  # a selection keeps the marks
+    assert ring_colours(dbg)["load"] == rings["load"]

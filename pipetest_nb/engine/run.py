@@ -33,6 +33,7 @@ from pipetest_nb.plan import PipelineDAGResolver, PipelineExecutionPlan
 from pipetest_nb.records.cache import StepCache
 from pipetest_nb.records.masking import masked_spec
 from pipetest_nb.records.monitor import StepMetrics
+from pipetest_nb.records.suspects import explain_failure
 from pipetest_nb.records.workspace import Workspace, library_versions
 from pipetest_nb.records.writer import RunWriter
 from pipetest_nb.spec.model import PipelineDAG
@@ -368,7 +369,8 @@ class PipelineRun:
         if failed:
             entry = self.writer.record.steps[failed[0]]
             root = {"step": failed[0], "error_type": entry.get("error_type"),
-                    "error_message": entry.get("error_message")}
+                    "error_message": entry.get("error_message"),
+                    **explain_failure(self.writer.record.data, failed[0])}
         not_run = [s for s in self.plan.execution_order if statuses[s] in (StepStatus.BLOCKED, StepStatus.PENDING)]
         if failed:
             status = "failed"
@@ -392,6 +394,8 @@ class PipelineRun:
         error = None
         if root:
             error = f"Pipeline failed at step {root['step']}: {root.get('error_type')}: {root.get('error_message')}"
+            if root.get("cause"):
+                error += f"\nLikely cause: {root['cause']}"
         return PipelineExecutionResult(
             success=record.get("status") == "succeeded" if requested is None
             else all(steps[s].success for s in requested),

@@ -50,6 +50,8 @@ class RootFailure(TypedDict, total=False):
     step: str
     error_type: str | None
     error_message: str | None
+    suspects: list[dict[str, Any]]  # producers upstream whose edge checks warned or failed (suspects.py)
+    cause: str | None  # one sentence naming the likeliest of them
 
 
 class StepEntry(TypedDict, total=False):
@@ -274,7 +276,8 @@ def check_record(data: Any) -> dict[str, Any]:
         _check_names(plan.get("dependencies") or {}, "the record's plan")
     if isinstance(data.get("root_failure"), dict):
         _check_fields(data["root_failure"], {"step": (str, _NONE), "error_type": (str, _NONE),
-                                             "error_message": (str, _NONE)}, "the record's root_failure")
+                                             "error_message": (str, _NONE), "suspects": (list,),
+                                             "cause": (str, _NONE)}, "the record's root_failure")
     for key in ("not_run", "other_failures"):
         _check_names(data.get(key) or [], f"the record's {key}")
     return data

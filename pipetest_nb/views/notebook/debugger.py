@@ -5,12 +5,13 @@ events, so ``dbg.session.step()`` typed in a cell and the Step button look the s
 a background thread (the widget stays live and Stop can kill the step); every handler catches its
 own errors and shows them in the widget's message line (and keeps the traceback in ``errors``).
 The replay slider moves the graph and the tabs to the state of a recorded run after any event.
+The tabs sit right of the graph when the output area is wide enough, else below it. When a step
+fails, the producers upstream whose edge checks warned or failed are marked as suspects; the Diff
+tab marks the steps that changed against another run.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,27 +20,35 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from pipetest_nb.events import Event, EventKind
+from pipetest_nb.events import Event, EventKind, StepStatus
 from pipetest_nb.exceptions import PipetestError
+from pipetest_nb.records.suspects import cause_message, find_suspects
 from pipetest_nb.records.workspace import Workspace
 from pipetest_nb.session import DEFAULT_WORKSPACE, Session
 from pipetest_nb.spec.model import PipelineDAG
+from pipetest_nb.views.notebook.diff_tab import DiffTab
 from pipetest_nb.views.notebook.graph import DagGraph
 from pipetest_nb.views.notebook.inspector import Inspector, RunView, snapshot_record
+from pipetest_nb.views.notebook.marks import show_marks
 from pipetest_nb.views.notebook.messages import (
     error_message,
     message,
-    replay_label,
     run_message,
     run_options,
     status_line,
     step_message,
 )
+from pipetest_nb.views.notebook.replaying import ReplayMixin
+from pipetest_nb.views.notebook.search import find_step
+from pipetest_nb.views.notebook.sources import open_session
+from pipetest_nb.views.notebook.toolbar import CONTROLS, Toolbar
 
 LIVE_LOG_CHARS = 200_000  # live log text kept per step and stream (the tail)
+GRAPH_MIN_WIDTH = "480px"  # below graph + tabs minimum widths, the tabs wrap under the graph
+TABS_MIN_WIDTH = "380px"
 
 
-class Debugger(widgets.VBox):
+class Debugger(ReplayMixin, widgets.VBox):
     """Step through a pipeline, or a recorded run, in a notebook.
 
     ``Debugger(source, **session_kwargs)``: ``source`` is a pipeline file (YAML/JSON), a
@@ -54,10 +63,13 @@ class Debugger(widgets.VBox):
         self.session_kwargs = session_kwargs
         self.session: Session | None = None
         self.graph: DagGraph | None = None
-        self.inspector = Inspector()
+        self.diff_tab = DiffTab()
+        self.inspector = Inspector(extra=(("Diff", self.diff_tab.widget),))
         self.selection: tuple[str, Any] | None = None
         self.replay_index: int | None = None  # None: the graph shows the live run
         self.errors: list[str] = []  # tracebacks of failed actions, newest last
+        self.suspects: dict[str, str] = {}  # step -> why it is suspected of the shown failure
+        self.cause: str | None = None  # the sentence naming the likeliest suspect
         self._owns_session = False
         self._unsubscribe: Callable[[], None] | None = None
         self._run_id: str | None = None
@@ -74,56 +86,33 @@ class Debugger(widgets.VBox):
     # -- layout ----------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        def button(text: str, css: str, tip: str, style: str = "") -> widgets.Button:
-            b = widgets.Button(description=text, tooltip=tip, button_style=style, layout={"width": "auto"})
-            b.add_class(f"pipetest-{css}")
-            return b
+        self.toolbar = bar = Toolbar()
+        for name in CONTROLS:  # the controls are the Debugger's attributes too: cells drive them
+            setattr(self, name, getattr(bar, name))
+        self.graph_box = widgets.Box(layout={"flex": "3 1 560px", "min_width": GRAPH_MIN_WIDTH})
+        self.graph_box.add_class("pipetest-graph")
+        self.inspector.widget.layout = widgets.Layout(flex="2 1 420px", min_width=TABS_MIN_WIDTH)
+        self.main = widgets.Box([self.graph_box, self.inspector.widget],
+                                layout={"display": "flex", "flex_flow": "row wrap", "align_items": "flex-start",
+                                        "width": "100%"})
+        self.main.add_class("pipetest-main")
 
-        self.path_box = widgets.Text(placeholder="pipeline.yaml, a run folder, or a Cursus 'dag.json config.json contracts/'",
-                                     layout={"width": "460px"})
-        self.load_button = button("Load", "load", "load the pipeline or run named in the box")
-        self.runs_dropdown = widgets.Dropdown(options=[("(no runs yet)", "")], layout={"width": "440px"})
-        self.runs_dropdown.add_class("pipetest-runs")
-        self.step_button = button("Step ▶", "step", "run the next ready step", "primary")
-        self.run_all_button = button("Run all ▶▶", "run-all", "run every step that can run", "primary")
-        self.run_to_button = button("Run to selected", "run-to", "run up to and including the selected step")
-        self.rerun_button = button("Re-run selected", "rerun", "re-run the selected step on its recorded inputs")
-        self.stop_button = button("Stop ■", "stop", "kill the running step cleanly", "danger")
-        self.reset_button = button("Reset", "reset", "start a fresh run of the same pipeline")
-        self.replay_prev = button("◀", "replay-prev", "one event back")
-        self.replay_next = button("▶", "replay-next", "one event forward")
-        self.replay_slider = widgets.IntSlider(min=0, max=0, value=0, description="replay", readout=True,
-                                               continuous_update=False, layout={"width": "420px"})
-        self.replay_slider.add_class("pipetest-replay")
-        self.live_button = button("Live", "live", "back to the live state of the run")
-        self.replay_label = widgets.HTML()
-        self.status_line = widgets.HTML()
-        self.status_line.add_class("pipetest-status")
-        self.message = widgets.HTML()
-        self.message.add_class("pipetest-message")
-        self.graph_box = widgets.Box(layout={"width": "100%"})
+        bar.load_button.on_click(self._handler("Load", lambda: self.load(self.path_box.value)))
+        bar.runs_dropdown.observe(self._handler("Open run", self._picked_run), names="value")
+        bar.step_button.on_click(self._handler("Step", self.step))
+        bar.run_all_button.on_click(self._handler("Run all", self.run_all))
+        bar.run_to_button.on_click(self._handler("Run to selected", self.run_to))
+        bar.rerun_button.on_click(self._handler("Re-run selected", self.rerun))
+        bar.stop_button.on_click(self._handler("Stop", self.stop))
+        bar.reset_button.on_click(self._handler("Reset", self.reset))
+        bar.replay_prev.on_click(self._handler("Replay", lambda: self._nudge(-1)))
+        bar.replay_next.on_click(self._handler("Replay", lambda: self._nudge(+1)))
+        bar.replay_slider.observe(self._handler("Replay", self._slid), names="value")
+        bar.live_button.on_click(self._handler("Live", self.live))
+        bar.search_box.observe(self._handler("Find", self._searched), names="value")
+        self.diff_tab.picker.observe(self._handler("Compare", self._picked_diff), names="value")
 
-        self.load_button.on_click(self._handler("Load", lambda: self.load(self.path_box.value)))
-        self.runs_dropdown.observe(self._handler("Open run", self._picked_run), names="value")
-        self.step_button.on_click(self._handler("Step", self.step))
-        self.run_all_button.on_click(self._handler("Run all", self.run_all))
-        self.run_to_button.on_click(self._handler("Run to selected", self.run_to))
-        self.rerun_button.on_click(self._handler("Re-run selected", self.rerun))
-        self.stop_button.on_click(self._handler("Stop", self.stop))
-        self.reset_button.on_click(self._handler("Reset", self.reset))
-        self.replay_prev.on_click(self._handler("Replay", lambda: self._nudge(-1)))
-        self.replay_next.on_click(self._handler("Replay", lambda: self._nudge(+1)))
-        self.replay_slider.observe(self._handler("Replay", self._slid), names="value")
-        self.live_button.on_click(self._handler("Live", self.live))
-
-        self.children = [
-            widgets.HBox([self.path_box, self.load_button, self.runs_dropdown]),
-            widgets.HBox([self.step_button, self.run_all_button, self.run_to_button, self.rerun_button,
-                          self.stop_button, self.reset_button]),
-            widgets.HBox([self.replay_prev, self.replay_slider, self.replay_next, self.live_button,
-                          self.replay_label]),
-            self.status_line, self.message, self.graph_box, self.inspector.widget,
-        ]
+        self.children = [*bar.rows, self.main]
         self.add_class("pipetest-debugger")
         self._refresh_controls()
         self._refresh_runs()
@@ -134,7 +123,7 @@ class Debugger(widgets.VBox):
         """Show another pipeline or recorded run (see the class docstring for what ``source`` may be)."""
         if self.busy:
             raise PipetestError(f"{self._task} is running; press Stop or wait before loading something else")
-        session, owned = self._open(source)
+        session, owned = open_session(source, self.session_kwargs)
         self._detach()
         self.session, self._owns_session = session, owned
         self.graph = DagGraph(session.plan)
@@ -145,44 +134,19 @@ class Debugger(widgets.VBox):
         self.selection, self.replay_index = None, None
         self._unsubscribe = session.events.subscribe(self._on_event)
         self.graph.apply_all(session.history())
-        if not isinstance(source, (Session, PipelineDAG)):
-            with self._syncing_widgets():
+        with self._syncing_widgets():
+            if not isinstance(source, (Session, PipelineDAG)):
                 self.path_box.value = str(source)
+            self.search_box.options = tuple(session.plan.execution_order)
+            self.search_box.value = ""
+        self.diff_tab.clear()
         self.inspector.show(None, self._view())
         self._refresh_runs()
         self._refresh_replay()
+        self._refresh_marks()
         self._refresh_controls()
         self._say(message("loaded", name=session.dag.name, steps=len(session.plan.execution_order),
                           run_id=session.run_id))
-
-    def _open(self, source: Any) -> tuple[Session, bool]:
-        """A session for ``source``, and whether this widget created it (and so closes it)."""
-        if isinstance(source, Session):
-            return source, False
-        options = {"progress": False, **self.session_kwargs}
-        if isinstance(source, PipelineDAG):
-            return Session(source, **options), True
-        parts = shlex.split(source) if isinstance(source, str) else [os.fspath(source)]
-        if len(parts) in (2, 3, 4):
-            from pipetest_nb.cursus.layer import load_cursus_pipeline
-
-            return Session(load_cursus_pipeline(*parts), **options), True
-        if len(parts) != 1:
-            raise PipetestError(f"cannot load {source!r}: give one pipeline file or run folder, or a Cursus "
-                                "DAG, its config, contracts folder and overrides ('dag.json config.json "
-                                "[contracts/ [overrides.yaml]]'); "
-                                "quote paths with spaces")
-        path = Path(parts[0]).expanduser()
-        if path.is_dir():
-            if not (os.path.lexists(path / "run.json") or os.path.lexists(path / "events.jsonl")):
-                raise PipetestError(f"{path} is a folder but not a run folder (no run.json); give a pipeline "
-                                    "file (.yaml/.json) or a folder under <workspace>/runs/")
-            options.pop("workspace", None)
-            return Session.open(path, **options), True
-        if not path.exists():
-            raise PipetestError(f"{path} does not exist; give a pipeline file (.yaml/.json), a run folder, "
-                                "or a Cursus DAG and its config")
-        return Session(path, **options), True
 
     def _detach(self) -> None:
         if self._unsubscribe is not None:
@@ -205,7 +169,8 @@ class Debugger(widgets.VBox):
 
     def step(self) -> None:
         """Run the next ready step (in the background)."""
-        self._start("Step", self._need().step, lambda r: message("nothing") if r is None else step_message(r))
+        self._start("Step", self._need().step,
+                    lambda r: message("nothing") if r is None else step_message(r, self._cause_of(r)))
 
     def run_all(self) -> None:
         """Run every step that can run (in the background)."""
@@ -219,7 +184,8 @@ class Debugger(widgets.VBox):
     def rerun(self, step: str | None = None) -> None:
         """Re-run ``step`` (default: the selected one) on the recorded outputs of its upstream steps."""
         target = step or self._selected_step("Re-run selected")
-        self._start(f"Re-run {target}", lambda: self._need().run_step(target), step_message)
+        self._start(f"Re-run {target}", lambda: self._need().run_step(target),
+                    lambda r: step_message(r, self._cause_of(r)))
 
     def stop(self) -> None:
         """Kill the running step(s); they become interrupted."""
@@ -240,7 +206,9 @@ class Debugger(widgets.VBox):
                 self.graph = DagGraph(session.plan)
                 self.graph.on_select(self._selected)
                 self.graph_box.children = [self.graph.figure]
+                self.search_box.options = tuple(session.plan.execution_order)
             self.graph.reset()
+            self.diff_tab.clear()
 
         self._start("Reset", fresh, lambda r: message("new_run", run_id=self._need().run_id))
 
@@ -253,6 +221,32 @@ class Debugger(widgets.VBox):
             self.selection = None
             self.inspector.show(None, self._view())
             self._refresh_controls()
+
+    def find(self, query: str) -> str:
+        """Select the step ``query`` names (exact, a part of its name, or a close spelling); returns its name."""
+        if self.graph is None:
+            raise PipetestError("nothing loaded: give a pipeline to Debugger(...) or use the Load box")
+        step, matches = find_step(query, self.graph.model.steps)
+        self.select("step", step)
+        if len(matches) > 1:
+            self._say(message("found", step=step, others=matches[1:6], more=max(len(matches) - 6, 0)))
+        return step
+
+    def compare(self, run: str | Path) -> dict[str, str]:
+        """Show in the Diff tab what changed from another run (its folder) to the shown one, and mark the
+        changed steps on the graph; returns step -> what changed."""
+        session = self._need()
+        record = self._replay.at(self.replay_index).record.data if self.replay_index is not None else \
+            snapshot_record(session.record)
+        changed = self.diff_tab.compare(session, record, run)
+        self._refresh_marks(record)
+        self.inspector.widget.selected_index = len(self.inspector.widget.children) - 1
+        return changed
+
+    @property
+    def changed(self) -> dict[str, str]:
+        """Step -> what changed, from the Diff tab's last comparison."""
+        return dict(self.diff_tab.changed)
 
     @property
     def task(self) -> str | None:
@@ -270,61 +264,6 @@ class Debugger(widgets.VBox):
         if worker is not None:
             worker.join(timeout)
         return not self.busy
-
-    # -- replay ----------------------------------------------------------------------------------
-
-    def replay_to(self, index: int) -> None:
-        """Show the run as it was just after its recorded event ``index`` (0-based; negative from the end)."""
-        session = self._need()
-        if self.busy:
-            raise PipetestError(f"{self._task} is running; replay when it has finished")
-        self._replay = replay = session.replay()
-        if not len(replay):
-            raise PipetestError("this run has no recorded events yet: run a step first")
-        frame = replay.at(index)
-        self.replay_index = frame.index
-        assert self.graph is not None
-        self.graph.reset()
-        self.graph.apply_all(replay.events[: frame.index + 1])
-        with self._syncing_widgets():
-            self.replay_slider.max = len(replay) - 1
-            self.replay_slider.value = frame.index
-        self.replay_label.value = replay_label(frame.index, len(replay), frame.event)
-        self.inspector.refresh(self._view(frame.record.data, frame.index))
-        self._refresh_status()
-        self._refresh_controls()
-
-    def live(self) -> None:
-        """Leave the replay: show the run as it is now."""
-        session = self._need()
-        self.replay_index = None
-        assert self.graph is not None
-        self.graph.reset()
-        self.graph.apply_all(session.history())
-        self._refresh_replay()
-        self.inspector.refresh(self._view())
-        self._refresh_status()
-        self._refresh_controls()
-
-    def _slid(self) -> None:
-        if not self._syncing:
-            self.replay_to(self.replay_slider.value)
-
-    def _nudge(self, step: int) -> None:
-        here = self.replay_index if self.replay_index is not None else self.replay_slider.max
-        self.replay_to(min(max(here + step, 0), self.replay_slider.max))
-
-    def _refresh_replay(self) -> None:
-        if self.session is None:
-            return
-        self._replay = self.session.replay()
-        count = len(self._replay)
-        if self.replay_index is None:
-            with self._syncing_widgets():
-                self.replay_slider.max = max(count - 1, 0)
-                self.replay_slider.value = self.replay_slider.max
-            self.replay_label.value = (f"{count} events recorded: move the slider to see the run as it was"
-                                       if count else "no events recorded yet")
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -350,6 +289,8 @@ class Debugger(widgets.VBox):
                 self.inspector.refresh(self._view())
             elif event.kind in (EventKind.STEP_FINISHED, EventKind.RUN_FINISHED):
                 self.inspector.refresh(self._view(), ("metrics",))
+            if event.kind in (EventKind.STEP_FINISHED, EventKind.RUN_FINISHED, EventKind.STEP_STATUS):
+                self._refresh_marks()
         if event.kind == EventKind.RUN_FINISHED and not self.busy:
             self._refresh_replay()  # a run driven from a cell has ended
             self._refresh_runs()
@@ -373,6 +314,8 @@ class Debugger(widgets.VBox):
             if self.replay_index is not None and self._replay is not None:
                 record = self._replay.at(self.replay_index).record.data
             self.inspector.show(self.selection, self._view(record, self.replay_index))
+            if self.graph is not None:
+                show_marks(self.graph, self.suspects, self.diff_tab.changed)  # the selection redrew the rings
             self._refresh_controls()
         except Exception as exc:
             self._show_error("Select", exc)
@@ -439,17 +382,28 @@ class Debugger(widgets.VBox):
         self._say(line)
 
     def _refresh_controls(self, busy: bool | None = None) -> None:
-        busy = self.busy if busy is None else busy
-        loaded = self.session is not None
-        for b in (self.step_button, self.run_all_button, self.reset_button):
-            b.disabled = busy or not loaded
-        for b in (self.run_to_button, self.rerun_button):
-            b.disabled = busy or not loaded or self.selection is None
-        self.stop_button.disabled = not busy
-        self.load_button.disabled = self.runs_dropdown.disabled = self.path_box.disabled = busy
-        for w in (self.replay_prev, self.replay_next, self.replay_slider):
-            w.disabled = busy or not loaded
-        self.live_button.disabled = busy or self.replay_index is None
+        self.toolbar.refresh(self.busy if busy is None else busy, self.session is not None,
+                             self.selection is not None, self.replay_index is not None)
+
+    def _refresh_marks(self, record: dict[str, Any] | None = None) -> None:
+        """Mark the suspects of the shown run's first failure, and the steps the Diff tab found changed."""
+        if self.session is None or self.graph is None:
+            return
+        record = record if record is not None else snapshot_record(self.session.record)
+        steps = record.get("steps") or {}
+        failed = sorted((s for s, e in steps.items() if e.get("status") == StepStatus.FAILED),
+                        key=lambda s: steps[s].get("finished_at") or 0)
+        found = find_suspects(record, failed[0]) if failed else []
+        self.suspects = {s.step: s.finding() for s in reversed(found)}
+        self.cause = cause_message(record, found, failed[0]) if failed else None
+        show_marks(self.graph, self.suspects, self.diff_tab.changed)
+
+    def _cause_of(self, result: Any) -> str | None:
+        """The likely cause of a failed step result (its suspects upstream), or None."""
+        if result is None or result.status != StepStatus.FAILED:
+            return None
+        record = snapshot_record(self._need().record)
+        return cause_message(record, find_suspects(record, result.step_name), result.step_name)
 
     def _refresh_status(self) -> None:
         if self.session is None or self.graph is None:
@@ -466,12 +420,22 @@ class Debugger(widgets.VBox):
         with self._syncing_widgets():
             self.runs_dropdown.options = options
             self.runs_dropdown.value = shown
+            if self.session is not None:
+                self.diff_tab.offer(self.session)
 
     def _picked_run(self) -> None:
         value = self.runs_dropdown.value
         if self._syncing or not value or (self.session is not None and value == str(self.session.run_dir)):
             return
         self.load(value)
+
+    def _searched(self) -> None:
+        if not self._syncing and self.search_box.value.strip():
+            self.find(self.search_box.value)
+
+    def _picked_diff(self) -> None:
+        if not self._syncing and self.diff_tab.picker.value:
+            self.compare(self.diff_tab.picker.value)
 
     @contextmanager
     def _syncing_widgets(self) -> Iterator[None]:

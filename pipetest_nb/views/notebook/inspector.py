@@ -1,9 +1,10 @@
-"""The debugger's tabs for the selected step or edge: Data, Validation, Logs, Metrics, Config.
+"""The debugger's tabs for the selected step or edge: Data, Validation, Logs, Metrics, Config (and Diff).
 
 ``Inspector`` renders a ``RunView`` — the run record at some point (live, or a replayed event), the
 pipeline, the run folder and the live log text — so the same tabs serve a running session and a
 recorded run moved back in time. Each panel is rendered on its own; one that fails shows its error
-in place and the others still work.
+in place and the others still work. A new selection opens the tab that answers first: a failed step
+its Logs (the error on top), a warned or failed edge its Validation (failures first).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from pipetest_nb.events import StepStatus
+from pipetest_nb.events import EdgeState, StepStatus
 from pipetest_nb.records.folder import RunFolder
 from pipetest_nb.records.masking import pipeline_secrets, scrub
-from pipetest_nb.views.notebook.pages import PAGE_ROWS, output_tables, read_page
+from pipetest_nb.validation.artifacts import inspect_output
+from pipetest_nb.views.notebook.pages import PAGE_ROWS, read_page
 
 from . import panels
 
@@ -56,9 +58,12 @@ class RunView:
 
 
 class Inspector:
-    """The tab widget (``widget``) and the Data tab's table picker and pager."""
+    """The tab widget (``widget``), the Data tab's table picker and pager, and Validation's failures-only toggle.
 
-    def __init__(self) -> None:
+    ``extra`` adds tabs after the built-in ones (title, widget), e.g. the debugger's Diff tab.
+    """
+
+    def __init__(self, extra: tuple[tuple[str, widgets.Widget], ...] = ()) -> None:
         self.table_picker = widgets.Dropdown(options=[], description="table", layout={"width": "420px"})
         self.prev_button = widgets.Button(description="◀ rows", layout={"width": "80px"}, disabled=True)
         self.next_button = widgets.Button(description="rows ▶", layout={"width": "80px"}, disabled=True)
@@ -69,15 +74,21 @@ class Inspector:
         self.config = widgets.HTML()
         for name in PARTS:
             getattr(self, name).add_class(f"pipetest-{name}")
+        self.failures_only = widgets.ToggleButton(value=False, description="failures only", icon="filter",
+                                                  tooltip="list only the expectations that failed")
+        self.failures_only.add_class("pipetest-failures-only")
         pager = widgets.HBox([self.table_picker, self.prev_button, self.next_button])
-        self.widget = widgets.Tab(children=[widgets.VBox([pager, self.data]), self.validation, self.logs,
-                                            self.metrics, self.config], titles=TABS)
+        self.widget = widgets.Tab(children=[widgets.VBox([pager, self.data]),
+                                            widgets.VBox([self.failures_only, self.validation]), self.logs,
+                                            self.metrics, self.config, *(w for _, w in extra)],
+                                  titles=(*TABS, *(t for t, _ in extra)))
         self.widget.add_class("pipetest-tabs")
         self.selection: tuple[str, Any] | None = None
         self.view: RunView | None = None
         self.offset = 0
         self._picking = False  # the picker is being refilled: do not render each intermediate value
         self.table_picker.observe(lambda change: self._render_page(reset=True), names="value")
+        self.failures_only.observe(lambda change: self._refresh_validation(), names="value")
         self.prev_button.on_click(lambda _: self._turn(-1))
         self.next_button.on_click(lambda _: self._turn(+1))
         self.clear()
@@ -99,6 +110,21 @@ class Inspector:
             self.metrics.value = self._guard(lambda: panels.metrics_html(view.record, view.order, None, time.time()))
             return
         self.refresh(view)
+        self.widget.selected_index = self._first_tab(selection, view)
+
+    @staticmethod
+    def _first_tab(selection: tuple[str, Any], view: RunView) -> int:
+        """The tab that answers first: Logs for a failed step, Validation for a warned or failed edge, else Data."""
+        kind, value = selection
+        if kind == "step" and view.step(value).get("status") == StepStatus.FAILED:
+            return TABS.index("Logs")
+        if kind == "edge" and (view.edge(*value) or {}).get("state") in (EdgeState.WARNED, EdgeState.FAILED):
+            return TABS.index("Validation")
+        return TABS.index("Data")
+
+    def _refresh_validation(self) -> None:
+        if self.view is not None and self.selection is not None:
+            self.refresh(self.view, ("validation",))
 
     def refresh(self, view: RunView, parts: tuple[str, ...] = PARTS) -> None:
         """Re-render some tabs for the current selection from a newer ``view``."""
@@ -118,9 +144,11 @@ class Inspector:
     def _render(self, part: str, kind: str, value: Any, view: RunView) -> str:
         step = value if kind == "step" else value[0].split(".", 1)[0]
         if part == "validation":
+            only = self.failures_only.value
             if kind == "edge":
-                return panels.validation_edge_html(value, view.edge(*value))
-            return panels.validation_step_html(step, view.step(step), view.record.get("edges") or {}, view.dag)
+                return panels.validation_edge_html(value, view.edge(*value), only)
+            return panels.validation_step_html(step, view.step(step), view.record.get("edges") or {}, view.dag,
+                                               only)
         if part == "logs":
             return panels.logs_html(step, view.step(step), self._logs(step, view),
                                     live=view.event is None and view.step(step).get("status") == StepStatus.RUNNING)
@@ -159,12 +187,20 @@ class Inspector:
             self.data.value = panels.error_html(traceback.format_exc())
             return
         self._set_tables(choices)
-        if not choices:
+        if not choices and isinstance(note, list):
+            self.data.value = panels.files_html(self._selected_step(), note)
+        elif not choices:
             self.data.value = panels.message_html(note)
         else:
             self._render_page(reset=True)
 
-    def _table_choices(self) -> tuple[list[tuple[str, tuple[str, str, str]]], str]:
+    def _selected_step(self) -> str:
+        assert self.selection is not None
+        kind, value = self.selection
+        return value if kind == "step" else value[0].split(".", 1)[0]
+
+    def _table_choices(self) -> tuple[list[tuple[str, tuple[str, str, str]]], Any]:
+        """The tables to pick from; else why there are none: a note, or the outputs (name, info) to list files of."""
         assert self.selection is not None and self.view is not None
         kind, value = self.selection
         view = self.view
@@ -182,12 +218,14 @@ class Inspector:
         if not names:
             return [], f"step '{step}' declares no outputs"
         recorded = entry.get("outputs") or {}
-        choices = []
+        choices, infos = [], []
         for name in names:
             folder = recorded.get(name) or str(RunFolder(view.run_dir).output_dir(step, name))
-            for table in output_tables(folder):
+            info = inspect_output(folder)
+            infos.append((name, info))
+            for table in info.tables:
                 choices.append((f"{step}.{name} · {table}", (folder, table, f"{step}.{name}")))
-        return choices, f"the outputs of '{step}' ({', '.join(names)}) hold no tables (files only)"
+        return choices, infos
 
     def _set_tables(self, choices: list[tuple[str, Any]]) -> None:
         self._picking = True

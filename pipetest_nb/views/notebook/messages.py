@@ -26,10 +26,10 @@ def message(kind: str, ok: bool = True, **values: Any) -> str:
     return render("notebook_debugger.html", part="message", kind=kind, colour=OK if ok else ERROR, **values)
 
 
-def step_message(result: Any) -> str:
-    """What a step's result says: its status, and its error if it has one."""
+def step_message(result: Any, cause: str | None = None) -> str:
+    """What a step's result says: its status, its error if it has one, and the likely cause upstream."""
     return message("step", result.status != StepStatus.FAILED, step=result.step_name, status=result.status,
-                   error_type=str(result.error_type), error_message=result.error_message)
+                   error_type=str(result.error_type), error_message=result.error_message, cause=cause)
 
 
 def run_message(record: dict[str, Any]) -> str:

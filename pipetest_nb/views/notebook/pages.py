@@ -41,11 +41,6 @@ class Page:
         return self.end < self.total_rows if self.total_rows is not None else self.rows.num_rows > 0
 
 
-def output_tables(folder: str | Path) -> list[str]:
-    """The table names of an output folder (empty when it does not exist or holds no tables)."""
-    return list(inspect_output(folder).tables)
-
-
 def read_page(output: str | Path | OutputInfo, table: str, offset: int = 0, limit: int = PAGE_ROWS) -> Page:
     """Read rows ``offset`` .. ``offset + limit`` of ``table`` of an output folder."""
     info = output if isinstance(output, OutputInfo) else inspect_output(output)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 LOG_CHARS = 20_000  # characters of each log shown (its tail)
 MAX_ROWS = 200  # rows of any listing
 MUTED = "#777777"
-METRIC_LABELS = (("duration", "duration"), ("cpu_time", "CPU time"), ("peak_rss", "peak memory"),
+METRIC_LABELS = (("duration", "script"), ("check_time", "edge checks"), ("cpu_time", "CPU time"), ("peak_rss", "peak memory"),
                  ("rows_in", "rows in"), ("rows_out", "rows out"), ("input_size", "input size"),
                  ("output_size", "output size"))
 
@@ -90,19 +90,30 @@ def data_html(page: Page, where: str) -> str:
                    described=None if described is None else Markup(described))
 
 
+def files_html(step: str, outputs: list[tuple[str, Any]]) -> str:
+    """Outputs that hold no tables: the files each holds (path and size), so the tab is never a dead end.
+
+    ``outputs`` pairs an output's name with its ``OutputInfo``.
+    """
+    listed = [(name, info.exists, [(rel, format_bytes(float(f.size))) for rel, f in sorted(info.files.items())])
+              for name, info in outputs]
+    return _render("notebook_files.html", step=step, outputs=listed)
+
+
 # --------------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------------
 
 
-def validation_edge_html(edge: tuple[str, str], entry: dict[str, Any] | None) -> str:
-    """What the checks of one data edge found: compatibility issues and each expectation of each suite."""
+def validation_edge_html(edge: tuple[str, str], entry: dict[str, Any] | None, failures_only: bool = False) -> str:
+    """What the checks of one data edge found: compatibility issues, then each suite's expectations,
+    failed ones first (only those with ``failures_only``)."""
     entry = entry or {}
     compat = entry.get("compatibility")
     return _render("notebook_validation.html", edge=edge, step=None, checked=bool(entry),
                    state=entry.get("state", EdgeState.UNCHECKED), edges=None,
                    compatibility=_compatibility(compat) if compat else None,
-                   suites=[_expectations(c) for c in entry.get("expectations") or []])
+                   suites=[_expectations(c, failures_only) for c in entry.get("expectations") or []])
 
 
 def _compatibility(report: dict[str, Any]) -> dict[str, Any]:
@@ -111,8 +122,8 @@ def _compatibility(report: dict[str, Any]) -> dict[str, Any]:
     return {"head": "compatible" if report.get("compatible", True) else "NOT compatible", "findings": findings}
 
 
-def _expectations(check: dict[str, Any]) -> dict[str, Any]:
-    """One suite's result: every expectation of the suite file, passed or failed, with unexpected values."""
+def _expectations(check: dict[str, Any], failures_only: bool = False) -> dict[str, Any]:
+    """One suite's result: every expectation of the suite file, failed ones first, with unexpected values."""
     stats = check.get("statistics") or {}
     head = (f"Suite '{check.get('suite')}' ({stats.get('successful_expectations', '?')}/"
             f"{stats.get('evaluated_expectations', '?')} passed, on failure: {check.get('on_failure', 'fail')})")
@@ -123,7 +134,10 @@ def _expectations(check: dict[str, Any]) -> dict[str, Any]:
         rows.append(_expectation_row(spec.get("type") or spec.get("expectation_type") or "?",
                                      spec.get("kwargs") or {}, failure))
     rows += [_expectation_row(f.get("type", "?"), f.get("kwargs") or {}, f) for f in failures]
-    return {"head": head, "state": check.get("state", EdgeState.UNCHECKED), "rows": rows,
+    rows.sort(key=lambda r: r["passed"])  # stable: the suite's order within failed and within passed
+    hidden = sum(r["passed"] for r in rows) if failures_only else 0
+    return {"head": head, "state": check.get("state", EdgeState.UNCHECKED),
+            "rows": [r for r in rows if not (failures_only and r["passed"])], "hidden": hidden,
             "tables": ", ".join(check.get("tables") or []), "error": check.get("error")}
 
 
@@ -166,7 +180,7 @@ def _expectation_row(kind: str, kwargs: dict[str, Any], failure: dict[str, Any] 
 
 
 def validation_step_html(step: str, entry: dict[str, Any], edges: dict[str, dict[str, Any]],
-                         dag: PipelineDAG) -> str:
+                         dag: PipelineDAG, failures_only: bool = False) -> str:
     """A step's own checks (declared outputs, output suites) and the state of the edges around it."""
     report = entry.get("data_validation_report")
     around = [(source, target, (edges.get(f"{source}->{target}") or {}).get("state", EdgeState.UNCHECKED))
@@ -174,7 +188,7 @@ def validation_step_html(step: str, entry: dict[str, Any], edges: dict[str, dict
     return _render("notebook_validation.html", edge=None, step=step, checked=True,
                    state=entry.get("status", StepStatus.PENDING), edges=around,
                    compatibility=_compatibility(report) if report else None,
-                   suites=[_expectations(c) for c in entry.get("output_checks") or []])
+                   suites=[_expectations(c, failures_only) for c in entry.get("output_checks") or []])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,6 +231,9 @@ def metrics_html(record: dict[str, Any], order: list[str], selected: str | None,
     steps = record.get("steps") or {}
     metrics = ((steps.get(selected) or {}).get("metrics") or {}) if selected is not None else {}
     rows = [(label, _metric(key, metrics.get(key))) for key, label in METRIC_LABELS]
+    entry = steps.get(selected) or {} if selected is not None else {}
+    if entry.get("started_at") and entry.get("finished_at"):  # what its timeline bar spans
+        rows.insert(0, ("total (start to end)", format_duration(entry["finished_at"] - entry["started_at"])))
     context: dict[str, Any] = {"selected": selected, "metrics": rows, "timeline": None, "span": "", "peaks": []}
     spans = {s: (e["started_at"], e.get("finished_at") or now) for s in order
              if (e := steps.get(s) or {}).get("started_at") and e.get("status") != StepStatus.PENDING}
@@ -225,11 +242,7 @@ def metrics_html(record: dict[str, Any], order: list[str], selected: str | None,
         width = max(max(b for _, b in spans.values()) - t0, 1e-9)
         context["span"], context["timeline"] = format_duration(width), []
         for step in (s for s in order if s in spans):
-            start, end = spans[step]
-            status = steps[step].get("status", StepStatus.PENDING)
-            context["timeline"].append(_bar(step, 100 * (start - t0) / width, max(100 * (end - start) / width, 0.5),
-                                            BADGE_COLOURS.get(status, MUTED), format_duration(end - start),
-                                            f"{status}, from +{format_duration(start - t0)}"))
+            context["timeline"].append(_timeline_bar(step, steps[step], *spans[step], t0, width))
         peaks = {s: float(m) for s in order if (m := ((steps.get(s) or {}).get("metrics") or {}).get("peak_rss"))}
         top = max(peaks.values(), default=0)
         context["peaks"] = [_bar(s, 0, max(100 * v / top, 0.5), "#0072B2", format_bytes(v), "peak resident memory")
@@ -237,10 +250,27 @@ def metrics_html(record: dict[str, Any], order: list[str], selected: str | None,
     return _render("notebook_metrics.html", **context)
 
 
+def _timeline_bar(step: str, entry: dict[str, Any], start: float, end: float, t0: float, width: float
+                  ) -> dict[str, Any]:
+    """A step's bar from its start to its end, its edge checks hatched at the end (they follow the script)."""
+    status = entry.get("status", StepStatus.PENDING)
+    metrics = entry.get("metrics") or {}
+    bar: dict[str, Any] = _bar(step, 100 * (start - t0) / width, max(100 * (end - start) / width, 0.5),
+                               BADGE_COLOURS.get(status, MUTED), format_duration(end - start),
+                               f"{status}, from +{format_duration(start - t0)}: script "
+                               f"{format_duration(metrics.get('duration'))}, edge checks "
+                               f"{format_duration(metrics.get('check_time'))}")
+    checks = min(float(metrics.get("check_time") or 0.0), end - start)
+    if checks > 0:
+        bar["checks"] = {"left": f"{100 * (end - checks - t0) / width:.2f}", "width": f"{100 * checks / width:.2f}",
+                         "title": f"edge checks {format_duration(checks)}"}
+    return bar
+
+
 def _metric(key: str, value: Any) -> str:
     if value is None:
         return "—"
-    if key in ("duration", "cpu_time"):
+    if key in ("duration", "cpu_time", "check_time"):
         return format_duration(float(value))
     if key in ("peak_rss", "input_size", "output_size"):
         return format_bytes(float(value))

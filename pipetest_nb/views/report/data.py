@@ -52,7 +52,7 @@ def build_report(record: RunRecord, run_dir: Path) -> dict[str, Any]:
     root = data.get("root_failure")
     if root:
         entry = steps.get(root.get("step"), {})
-        root = {**root, "error_message": scrub(root.get("error_message")),
+        root = {**root, "error_message": scrub(root.get("error_message")), "cause": scrub(root.get("cause")),
                 "exception_type": entry.get("exception_type"), "traceback": entry.get("traceback")}
     return {
         **base,

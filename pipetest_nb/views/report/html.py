@@ -76,7 +76,7 @@ def _root(report: dict[str, Any]) -> dict[str, Any] | None:
                 for e in report.get("edges") or [] if str(e["target"]).split(".", 1)[0] == root.get("step")
                 and e.get("state") in (EdgeState.WARNED, EdgeState.FAILED)]
     return {"step": root.get("step"), "error_type": root.get("error_type"), "traceback": root.get("traceback"),
-            "error_message": root.get("error_message"), "suspects": suspects}
+            "error_message": root.get("error_message"), "suspects": suspects, "cause": root.get("cause")}
 
 
 def _settings(report: dict[str, Any]) -> dict[str, Any]:
