@@ -17,6 +17,7 @@ from pipetest_nb.events import EdgeState, Event, EventKind, StepStatus
 from pipetest_nb.exceptions import UnknownEdgeError, UnknownStepError
 from pipetest_nb.views.notebook import display
 from pipetest_nb.views.notebook.graph import DagGraph
+from pipetest_nb.views.notebook.labels import LINE_HEIGHT, NODE_SIZE
 from pipetest_nb.views.notebook.layout import (
     EDGE_COLORS,
     EDGE_MARK_TRACE,
@@ -79,15 +80,17 @@ def test_one_node_per_step_at_x_equal_generation(diamond):
     pos = xy(graph)
     assert list(nodes(graph).customdata) == ["a", "b", "c", "d"]
     assert {s: x for s, (x, _) in pos.items()} == {"a": 0, "b": 1, "c": 1, "d": 2}
-    assert pos["b"][1] != pos["c"][1]
-    assert pos["b"][1] + pos["c"][1] == 0  # a layer is centred
+    assert abs(pos["b"][1] - pos["c"][1]) >= NODE_SIZE + 3 * LINE_HEIGHT  # room for a label between them
 
 
 def test_fan_out_spreads_one_layer(pipeline_dir):
     dag = make_dag(pipeline_dir, {"a": {}, **{s: {"inputs": {"IN": "a.out"}} for s in "bcde"}})
     pos = xy(DagGraph(dag))
     assert {pos[s][0] for s in "bcde"} == {1}
-    assert sorted(pos[s][1] for s in "bcde") == [-1.5, -0.5, 0.5, 1.5]
+    ys = sorted(pos[s][1] for s in "bcde")
+    gaps = {round(b - a, 6) for a, b in zip(ys, ys[1:], strict=False)}
+    assert len(gaps) == 1 and gaps.pop() > NODE_SIZE  # evenly spread
+    assert min(ys) < pos["a"][1] < max(ys)  # around their producer
 
 
 def test_barycentre_ordering_removes_a_crossing(pipeline_dir):
@@ -114,7 +117,7 @@ def test_one_edge_per_data_edge_plus_dashed_ordering_edges(pipeline_dir):
     assert marks.y[0] != marks.y[1]  # parallel edges fan out instead of overlapping
     ordering = graph.figure.data[ORDERING_TRACE]
     assert ordering.line.dash == "dash"
-    assert list(ordering.x) == [1, 2, None]  # b -> c only: a -> b carries data
+    assert list(ordering.x) == [1, 1.5, 2, None]  # b -> c only: a -> b carries data
     unchecked = graph.figure.data[EDGE_TRACES[EdgeState.UNCHECKED]]
     assert sum(v is None for v in unchecked.x) == 2
 
@@ -348,7 +351,7 @@ SHELL_SCRIPT = textwrap.dedent("""
     from IPython.core.interactiveshell import InteractiveShell
     shell = InteractiveShell.instance()
     import pipetest_nb  # registers the displays because a shell is running
-    heavy = [m for m in ("plotly", "ipywidgets") if m in sys.modules]
+    heavy = [m for m in ("plotly", "ipywidgets", "grandalf") if m in sys.modules]
     dag = pipetest_nb.PipelineDAG.from_dict(
         {"name": "demo", "steps": {"a": {"script": "a.py", "outputs": {"o": {}}},
                                    "b": {"script": "b.py", "inputs": {"I": "a.o"}}}}, base_dir=sys.argv[1])
@@ -358,8 +361,9 @@ SHELL_SCRIPT = textwrap.dedent("""
             return {"success": False, "edge": ["a.o", "b.I"], "failed": [{"column": "<x>"}]}
     EdgeCheck.__module__ = "pipetest_nb.validation.expectations.checks"
     check, _ = shell.display_formatter.format(EdgeCheck())
+    from pipetest_nb.views.notebook.layout import NODE_TRACE
     print(json.dumps({"heavy_before_display": heavy, "dag": sorted(data), "check_html": check.get("text/html"),
-                      "plotly_steps": data["application/vnd.plotly.v1+json"]["data"][6]["customdata"]}))
+                      "plotly_steps": data["application/vnd.plotly.v1+json"]["data"][NODE_TRACE]["customdata"]}))
 """)
 
 

@@ -10,26 +10,34 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.events import EdgeState, Event, EventKind, StepStatus
 from pipetest_nb.exceptions import UnknownEdgeError, UnknownStepError
 from pipetest_nb.views.notebook.layout import (
+    ARROW_TRACE,
+    CHANGED,
     EDGE_CODE,
     EDGE_COLORS,
     EDGE_MARK_TRACE,
     EDGE_TRACES,
+    MARK_TRACES,
     METRIC_KEYS,
     NODE_TRACE,
     STATUS_CODE,
     STATUS_COLORS,
+    SUSPECT,
     Edge,
+    Marks,
     build_model,
     edge_hover,
     figure_spec,
+    mark_reasons,
+    mark_trace_update,
     node_hover,
     node_label,
+    normal_marks,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +59,8 @@ class DagGraph:
 
     ``figure`` is the ``FigureWidget`` to display. Updates (from any thread) change only the colour
     and text arrays in place. ``on_select(cb)`` calls ``cb("step", name)`` when a node is clicked and
-    ``cb("edge", (source, target))`` when an edge's midpoint marker is clicked.
+    ``cb("edge", (source, target))`` when an edge's midpoint marker is clicked. ``set_marks`` rings
+    suspect and changed steps.
     """
 
     def __init__(self, plan_or_dag: PipelineExecutionPlan | PipelineDAG):
@@ -65,6 +74,7 @@ class DagGraph:
         self._statuses = dict.fromkeys(model.steps, StepStatus.PENDING)
         self._edge_states = dict.fromkeys(model.data_edges, EdgeState.UNCHECKED)
         self._info: dict[str, dict[str, Any]] = {s: {} for s in model.steps}
+        self._marks: Marks = normal_marks()
         self._callbacks: list[SelectCallback] = []
         self.selected: tuple[str, Any] | None = None
         self.errors: list[str] = []  # tracebacks of select callbacks that raised
@@ -77,9 +87,10 @@ class DagGraph:
                              "text": np.array(nodes["text"], dtype=object)}
         self._edge_arrays = {"color": np.array(marks["marker"]["color"], dtype=np.uint8),
                              "hover": np.array(marks["hovertext"], dtype=object)}
+        self._arrow_colors = np.array(data[ARROW_TRACE]["marker"]["color"], dtype=np.uint8)
         paths = [model.edge_paths[e] for e in model.data_edges]
-        self._edge_x = np.array([[*x, np.nan] for x, _ in paths], dtype=float).reshape(-1, 4)
-        self._edge_y = np.array([[*y, np.nan] for _, y in paths], dtype=float).reshape(-1, 4)
+        self._edge_x = [np.array([*x, np.nan], dtype=float) for x, _ in paths]
+        self._edge_y = [np.array([*y, np.nan], dtype=float) for _, y in paths]
         self._dirty: set[str] = set()  # "color", "hover", "text", "edges", or an edge state (its line)
         self.figure: go.FigureWidget = go.FigureWidget(data=data, layout=layout)
         # two quick clicks (a node, then an edge) must select twice, not reset the axes as a double-click
@@ -119,6 +130,35 @@ class DagGraph:
             self._set_edge_state((source, target), state)
             self._flush()
 
+    @property
+    def marks(self) -> Marks:
+        """``{"suspect": {step: why}, "changed": {step: why}}``, a copy."""
+        with self._lock:
+            return {kind: dict(steps) for kind, steps in self._marks.items()}
+
+    def set_marks(self, suspects: Mapping[str, str] | Iterable[str] = (),
+                  changed: Mapping[str, str] | Iterable[str] = ()) -> None:
+        """Ring ``suspects`` (likely causes of a failure downstream: orange circles) and ``changed`` steps
+        (they differ from the run compared against: purple squares), replacing earlier marks.
+
+        Each is an iterable of step names or a mapping step -> why (shown on hover). ``set_marks()``
+        clears; ``reset`` and replays keep the marks.
+        """
+        marks = normal_marks(suspects, changed)
+        with self._lock:
+            for step in {s for steps in marks.values() for s in steps}:
+                if step not in self._index:
+                    raise UnknownStepError(step, self.model.steps)
+            old, self._marks = self._marks, marks
+            for step in {s for m in (old, marks) for steps in m.values() for s in steps}:
+                i = self._index[step]
+                self._node_arrays["hover"][i] = self._hover(step)
+            self._dirty.add("hover")
+            traces = [MARK_TRACES[CHANGED], MARK_TRACES[SUSPECT]]
+            updates = [mark_trace_update(self.model, marks[CHANGED]), mark_trace_update(self.model, marks[SUSPECT])]
+            self._restyle({key: [u[key] for u in updates] for key in ("x", "y", "showlegend")}, traces)
+            self._flush()
+
     def set_step_info(self, step: str, **metrics: Any) -> None:
         """Show metrics of a step (duration in s, peak_rss in bytes, rows_in, rows_out) on hover."""
         with self._lock:
@@ -139,7 +179,8 @@ class DagGraph:
             self._flush()
 
     def reset(self) -> None:
-        """Back to every step pending, every edge unchecked, no metrics."""
+        """Back to every step pending, every edge unchecked, no metrics; the marks stay (``set_marks()``
+        clears them)."""
         with self._lock:
             for step in self.model.steps:
                 self._set_status(step, StepStatus.PENDING)
@@ -203,7 +244,7 @@ class DagGraph:
             self._statuses[step] = status
             i = self._index[step]
             self._node_arrays["color"][i] = STATUS_CODE[status]
-            self._node_arrays["hover"][i] = node_hover(step, status, self._info[step], step in self.model.external)
+            self._node_arrays["hover"][i] = self._hover(step)
             self._dirty |= {"color", "hover"}
 
     def _set_info(self, step: str, metrics: dict[str, Any] | None) -> None:
@@ -219,11 +260,14 @@ class DagGraph:
                 raise ValueError(f"unknown metric(s) {', '.join(sorted(unknown))} for step '{step}'; "
                                  f"use {', '.join(METRIC_KEYS)}")
             self._info[step].update(metrics)
-        i, info = self._index[step], self._info[step]
-        external = step in self.model.external
-        self._node_arrays["hover"][i] = node_hover(step, self._statuses[step], info, external)
-        self._node_arrays["text"][i] = node_label(step, info, external)
+        i = self._index[step]
+        self._node_arrays["hover"][i] = self._hover(step)
+        self._node_arrays["text"][i] = node_label(self.model.labels[step], self._info[step])
         self._dirty |= {"hover", "text"}
+
+    def _hover(self, step: str) -> str:
+        return node_hover(step, self._statuses[step], self._info[step], step in self.model.external,
+                          mark_reasons(self._marks, step))
 
     def _set_edge_state(self, edge: tuple[str, ...], state: str) -> None:
         if edge not in self._edge_index:
@@ -236,6 +280,7 @@ class DagGraph:
             self._edge_states[edge] = state  # type: ignore[index]
             i = self._edge_index[edge]  # type: ignore[index]
             self._edge_arrays["color"][i] = EDGE_CODE[state]
+            self._arrow_colors[2 * i:2 * i + 2] = EDGE_CODE[state]
             self._edge_arrays["hover"][i] = edge_hover(edge, state)  # type: ignore[arg-type]
             self._dirty |= {"edges", old, state}
 
@@ -254,12 +299,13 @@ class DagGraph:
         if "edges" in dirty:
             self._restyle({"marker.color": [self._edge_arrays["color"].copy()],
                            "hovertext": [self._edge_arrays["hover"].copy()]}, [EDGE_MARK_TRACE])
+            self._restyle({"marker.color": [self._arrow_colors.copy()]}, [ARROW_TRACE])
         states = [s for s in EdgeState.ALL if s in dirty]
         if states:
-            masks = [self._edge_arrays["color"] == EDGE_CODE[s] for s in states]
+            picks = [np.flatnonzero(self._edge_arrays["color"] == EDGE_CODE[s]) for s in states]
             empty = np.array([np.nan])
-            self._restyle({"x": [self._edge_x[m].ravel() if m.any() else empty for m in masks],
-                           "y": [self._edge_y[m].ravel() if m.any() else empty for m in masks]},
+            self._restyle({"x": [np.concatenate([self._edge_x[i] for i in p]) if p.size else empty for p in picks],
+                           "y": [np.concatenate([self._edge_y[i] for i in p]) if p.size else empty for p in picks]},
                           [EDGE_TRACES[s] for s in states])
 
     def _restyle(self, update: dict[str, list[Any]], traces: list[int]) -> None:
