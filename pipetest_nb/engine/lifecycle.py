@@ -64,6 +64,7 @@ class StepLifecycle:
         self.run, self.step, self.config, self.isolation, self.attempt = run, step, config, isolation, attempt
         self.finished: dict[str, Any] = {}
         self.decision = Decision()
+        self.check_time = 0.0  # seconds in this attempt's edge checks (inputs before, outputs after)
 
     def go(self) -> Decision:
         """Start, launch or restore, check, decide what the policy says; record the end whatever happens."""
@@ -99,7 +100,9 @@ class StepLifecycle:
         writer) ends it ``failed`` with ``internal_error``."""
         stage = "checking the step's inputs"
         try:
+            checked = time.perf_counter()
             input_failure = None if problems else self.run.checks.before_step(self.step, self.config)
+            self.check_time = time.perf_counter() - checked
             stage = "reading the step's inputs"
             before = snapshot_inputs(job.input_paths)
             stage = f"running the step ({self.isolation})"
@@ -249,7 +252,7 @@ class StepLifecycle:
             else StepStatus.FAILED
         metrics = {"duration": outcome.wall_time, "cpu_time": outcome.cpu_time, "peak_rss": outcome.peak_rss,
                    "read_bytes": outcome.read_bytes, "write_bytes": outcome.write_bytes,
-                   "input_size": sum(tree_size(Path(p)) for p in job.input_paths.values())}
+                   "input_size": sum(tree_size(Path(p)) for p in job.input_paths.values()), "check_time": self.check_time}
         data: dict[str, Any] = {"status": status, "metrics": metrics, "outputs": job.output_paths,
                                 "error_type": outcome.error_type, "error_message": outcome.error_message,
                                 "exception_type": outcome.exception_type, "traceback": outcome.traceback,
@@ -257,7 +260,9 @@ class StepLifecycle:
         if outcome.extra.get("warnings"):
             data["warnings"] = list(outcome.extra["warnings"])
         if status == StepStatus.SUCCEEDED:
+            checked = time.perf_counter()
             failure = run.checks.after_step(step, run.plan.step_configs[step], job, data)
+            metrics["check_time"] = self.check_time + time.perf_counter() - checked  # inspection and suites
             if failure is not None:
                 data.update(status=StepStatus.FAILED, error_type=failure[0], error_message=failure[1])
             elif cached is not None:

@@ -36,6 +36,13 @@ class StepMetrics:
     write_bytes: int | None = None
     rows_in: int | None = None
     rows_out: int | None = None
+    check_time: float | None = None  # seconds in the edge checks of the step's inputs and outputs
+    elapsed: float | None = None  # start to end as the timeline draws it: launch, script, checks
+
+    @property
+    def total(self) -> float | None:
+        """The step's time as the timeline shows it (``elapsed``), else its script's (old records)."""
+        return self.elapsed if self.elapsed is not None else self.duration
 
     @classmethod
     def from_dict(cls, step: str, data: dict[str, Any], status: str, started: float | None,
@@ -59,6 +66,8 @@ class StepMetrics:
             write_bytes=data.get("write_bytes"),
             rows_in=data.get("rows_in"),
             rows_out=data.get("rows_out"),
+            check_time=data.get("check_time"),
+            elapsed=max(finished - started, 0.0) if started and finished else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +148,8 @@ class PipelineMonitor:
             "step_details": {
                 name: {
                     "duration": m.duration,
+                    "check_time": m.check_time,
+                    "elapsed": m.elapsed,
                     "status": m.status,
                     "memory_usage": m.memory_usage,
                     "cpu_usage": m.cpu_usage,
@@ -206,16 +217,17 @@ def performance_insights(pipeline: PipelineMetrics) -> dict[str, Any]:
     """Slowest step, most memory, the critical path, and how data grows step by step."""
     steps = {n: m for n, m in pipeline.step_metrics.items() if m.duration is not None}
     insights: dict[str, Any] = {}
-    if steps:
-        slowest = max(steps.values(), key=lambda m: m.duration or 0)
-        insights["slowest_step"] = {"step": slowest.step_name, "duration": slowest.duration}
+    if steps:  # by the time the timeline draws (script, edge checks and launch), as the critical path counts
+        slowest = max(steps.values(), key=lambda m: m.total or 0)
+        insights["slowest_step"] = {"step": slowest.step_name, "duration": slowest.total,
+                                    "script": slowest.duration, "check_time": slowest.check_time}
     with_memory = [m for m in steps.values() if m.peak_rss]
     if with_memory:
         top = max(with_memory, key=lambda m: m.peak_rss or 0)
         insights["most_memory"] = {"step": top.step_name, "peak_rss": top.peak_rss,
                                    "memory_usage_mib": top.memory_usage}
     if steps and pipeline.dependencies:
-        insights["critical_path"] = critical_path(pipeline.dependencies, {n: m.duration or 0 for n, m in steps.items()})
+        insights["critical_path"] = critical_path(pipeline.dependencies, {n: m.total or 0 for n, m in steps.items()})
     growth = {}
     for name, m in steps.items():
         if m.input_data_size and m.output_data_size is not None:

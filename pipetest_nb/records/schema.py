@@ -54,6 +54,22 @@ class RootFailure(TypedDict, total=False):
     cause: str | None  # one sentence naming the likeliest of them
 
 
+class StepMetricsEntry(TypedDict, total=False):
+    """A step's ``metrics``: times in seconds, sizes in bytes. Runs recorded before ``check_time`` existed
+    have none; views show it as unknown."""
+
+    duration: float  # the script's wall time
+    check_time: float  # the edge checks of its inputs (before) and outputs (after), inspection included
+    cpu_time: float
+    peak_rss: int
+    read_bytes: int
+    write_bytes: int
+    input_size: int
+    output_size: int
+    rows_in: int | None
+    rows_out: int | None
+
+
 class StepEntry(TypedDict, total=False):
     """One step of the record: its status, attempts, paths, masked env and args, metrics and error."""
 
@@ -68,7 +84,7 @@ class StepEntry(TypedDict, total=False):
     outputs: dict[str, str]
     env: dict[str, str]
     args: dict[str, Any] | None
-    metrics: dict[str, Any]
+    metrics: StepMetricsEntry
     error_type: str | None  # policy.ERROR_TYPES, or internal_error (a fault of pipetest itself)
     error_message: str | None  # capped at errors.MAX_ERROR_TEXT, head and tail
     exception_type: str | None

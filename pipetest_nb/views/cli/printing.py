@@ -30,9 +30,10 @@ def print_run_summary(record: dict) -> None:
     rows = []
     for name, step in record.get("steps", {}).items():
         metrics = step.get("metrics") or {}
-        rows.append((name, step.get("status", "pending"), format_duration(metrics.get("duration")),
+        rows.append((name, step.get("status", "pending"), format_duration(step_elapsed(step)),
+                     format_duration(metrics.get("duration")), format_duration(metrics.get("check_time")),
                      format_bytes(metrics.get("peak_rss")), step.get("error_type") or ""))
-    print(format_table(["step", "status", "duration", "peak memory", "error"], rows))
+    print(format_table(["step", "status", "total", "script", "edge checks", "peak memory", "error"], rows))
     print_warnings(record)
     root = record.get("root_failure")
     if root:
@@ -46,6 +47,12 @@ def print_run_summary(record: dict) -> None:
         if record.get("other_failures"):
             print(f"Other failed steps: {', '.join(record['other_failures'])}")
     print(f"\nRun {record.get('run_id')}: {record.get('status')} in {format_duration(record.get('duration') or 0.0)}")
+
+
+def step_elapsed(step: dict) -> float | None:
+    """A step's time from start to end (launch, script and edge checks), as the timeline draws it."""
+    started, finished = step.get("started_at"), step.get("finished_at")
+    return max(finished - started, 0.0) if started and finished else None
 
 
 def print_warnings(record: dict) -> None:
@@ -66,9 +73,11 @@ def print_step_event(event: Any) -> None:
     from pipetest_nb.events import EventKind
 
     if event.kind == EventKind.STEP_FINISHED:
-        duration = (event.data.get("metrics") or {}).get("duration")
+        metrics = event.data.get("metrics") or {}
+        duration, checks = metrics.get("duration"), metrics.get("check_time")
         extra = f" ({event.data['error_type']})" if event.data.get("error_type") else ""
         print(f"  {event.data.get('status', ''):<11} {event.step}"
-              + (f"  {format_duration(duration)}" if duration else "") + extra, flush=True)
+              + (f"  {format_duration(duration)}" if duration else "")
+              + (f" + edge checks {format_duration(checks)}" if checks and checks >= 0.01 else "") + extra, flush=True)
     elif event.kind == EventKind.STEP_STATUS and event.data.get("status") == "blocked":
         print(f"  {'blocked':<11} {event.step}  (needs {event.data.get('blocked_by')})", flush=True)

@@ -88,6 +88,8 @@ def _step(name: str, entry: dict[str, Any], status: str, run_dir: Path) -> dict[
         "started_at": entry.get("started_at"),
         "finished_at": entry.get("finished_at"),
         "duration": duration,
+        "check_time": metrics.get("check_time"),
+        "elapsed": _elapsed(entry),
         "peak_rss": metrics.get("peak_rss"),
         "cpu_time": cpu_time,
         "cpu_usage": cpu_time / duration if cpu_time is not None and duration else None,
@@ -107,6 +109,12 @@ def _step(name: str, entry: dict[str, Any], status: str, run_dir: Path) -> dict[
         "args": mask_args(entry.get("args") or {}),
         "log_tail": {stream: scrub(_tail(run_dir, f"steps/{name}/{stream}.log")) for stream in ("stdout", "stderr")},
     }
+
+
+def _elapsed(entry: dict[str, Any]) -> float | None:
+    """Start to end of a step (launch, script, edge checks): the length of its timeline bar."""
+    started, finished = entry.get("started_at"), entry.get("finished_at")
+    return max(finished - started, 0.0) if started and finished else None
 
 
 def _rows_in(run_dir: Path, paths: Any) -> int | None:

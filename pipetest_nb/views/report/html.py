@@ -134,7 +134,7 @@ def _insights(report: dict[str, Any]) -> dict[str, Any]:
     insights = report.get("performance_insights") or {}
     slowest, memory, path = (insights.get(k) for k in ("slowest_step", "most_memory", "critical_path"))
     return {
-        "slowest": slowest and {"step": slowest["step"], "text": format_duration(slowest.get("duration"))},
+        "slowest": slowest and {"step": slowest["step"], "text": _split_time(slowest)},
         "memory": memory and {"step": memory["step"], "text": f"{format_bytes(memory.get('peak_rss'))} peak"},
         "path": path and f"{' → '.join(path.get('steps') or [])} ({format_duration(path.get('duration'))})",
         "growth": [(n, format_bytes(g.get("input_size")), format_bytes(g.get("output_size")),
@@ -182,15 +182,30 @@ def _timeline_figure(report: dict[str, Any]) -> Any:
             y=names, x=durations, base=[steps[n]["started_at"] - origin for n in names], orientation="h",
             name=status, marker_color=STATUS_COLORS[status],
             hovertext=[f"<b>{html.escape(n)}</b><br>{html.escape(status)}<br>start +{steps[n]['started_at'] - origin:.2f} s"
-                       f"<br>{d:.2f} s with launch and checks, script {format_duration(steps[n].get('duration'))}"
+                       f"<br>{format_duration(d)} in all: script {format_duration(steps[n].get('duration'))}, "
+                       f"edge checks {format_duration(steps[n].get('check_time'))}"
                        for n, d in zip(names, durations, strict=True)],
             hovertemplate="%{hovertext}<extra></extra>")
+    _add_check_bars(figure, steps, origin)
     order = [n for n in (report.get("steps") or {}) if n in steps]
     figure.update_layout(
         barmode="overlay", height=max(220, 60 + 28 * len(order)), margin=dict(l=20, r=20, t=20, b=40),
         plot_bgcolor="white", xaxis=dict(title="seconds since the first step started", gridcolor="#eee"),
         yaxis=dict(categoryorder="array", categoryarray=order, autorange="reversed"), legend=dict(orientation="h"))
     return figure
+
+
+def _add_check_bars(figure: Any, steps: dict[str, Any], origin: float) -> None:
+    """The edge checks of each step as their own hatched bar at the end of its bar (they run after the script)."""
+    checked = [n for n, s in steps.items() if (s.get("check_time") or 0) > 0 and s.get("finished_at")]
+    if not checked:
+        return
+    figure.add_bar(
+        y=checked, x=[steps[n]["check_time"] for n in checked], orientation="h", name="edge checks",
+        base=[steps[n]["finished_at"] - steps[n]["check_time"] - origin for n in checked],
+        marker=dict(color="rgba(60,60,60,0.35)", pattern=dict(shape="/", fgcolor="#333")),
+        hovertext=[f"<b>{html.escape(n)}</b><br>edge checks {format_duration(steps[n]['check_time'])}"
+                   for n in checked], hovertemplate="%{hovertext}<extra></extra>")
 
 
 def _figure_html(figure: Any, div_id: str) -> str:
@@ -209,6 +224,13 @@ def _script_safe(text: str) -> str:
 
 
 # -- small pieces ------------------------------------------------------------------------------------
+
+
+def _split_time(slowest: dict[str, Any]) -> str:
+    """``11.2 s: script 2.8 s, edge checks 8.4 s`` (the whole first, as its timeline bar is long)."""
+    parts = [f"{label} {format_duration(slowest[key])}" for key, label in (("script", "script"),
+             ("check_time", "edge checks")) if slowest.get(key) is not None]
+    return format_duration(slowest.get("duration")) + (f": {', '.join(parts)}" if parts else "")
 
 
 def _passed(check: dict[str, Any]) -> str:
