@@ -166,3 +166,53 @@ def test_draft_from_a_data_file_bounds_numbers_to_finite_ranges(tmp_path):
     assert pipetest("expectations", "draft", "--from", str(csv), "--name", "c").returncode == 0
     bad = pipetest("expectations", "draft", "--from", str(tmp_path / "notes.txt"), "--name", "c")
     assert bad.returncode == 1 and "notes.txt" in bad.stderr and "Traceback" not in bad.stderr
+
+
+FIRST_SUITE = """\
+name: first-suite
+defaults: {isolation: inprocess}
+steps:
+  make: {script: make.py, outputs: {rows: {format: parquet}}}
+  use: {script: use.py, inputs: {DATA: make.rows}}
+edges:
+  - {from: make.rows, to: use.DATA, expectations: rows}
+"""
+MAKE_ROWS = """\
+import os
+import pandas as pd
+def main(input_paths, output_paths, environ_vars, job_args):
+    pd.DataFrame({"age": [20, 30, 41], "city": ["a", "b", "a"]}).to_parquet(os.path.join(output_paths["rows"], "t.parquet"))
+"""
+
+
+def test_a_first_suite_is_a_warning_with_the_command_that_drafts_it(tmp_path):
+    import shlex
+
+    def here(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", *args], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+
+    write_pipeline(tmp_path, FIRST_SUITE, {"make.py": MAKE_ROWS, "use.py": "def main(*a):\n    pass\n"})
+    checked = here("validate", "pipeline.yaml")
+    assert checked.returncode == 0, checked.stderr
+    assert ("warning: edge make.rows -> use.DATA names suite 'rows', but expectations/rows.json does not exist yet"
+            in checked.stderr)
+    assert "pipetest expectations draft --from DATA.parquet --name rows -o expectations/rows.json" in checked.stderr
+
+    first = here("run", "pipeline.yaml")
+    assert first.returncode == 0, first.stdout + first.stderr  # the edge is not checked, the run goes on
+    line = next(x for x in first.stdout.splitlines() if "does not exist yet" in x)
+    command = line.split("draft it from this run: ", 1)[1]
+    run_id = first.stdout.split("Run folder: ")[1].split()[0].rsplit("/", 1)[1]
+    assert command == f"pipetest expectations draft {run_id} make.rows --name rows -o expectations/rows.json"
+
+    again = here("validate", "pipeline.yaml")  # a run has the data now: the missing suite is an error
+    assert again.returncode == 1 and command in again.stderr
+
+    drafted = here(*shlex.split(command)[1:])  # the command as printed
+    assert drafted.returncode == 0, drafted.stderr
+    assert here("validate", "pipeline.yaml").returncode == 0
+    checked_run = here("run", "pipeline.yaml")
+    assert checked_run.returncode == 0 and "Warnings" not in checked_run.stdout
+    record = json.loads((tmp_path / "pipetest_workspace" / "runs" / run_id / "run.json").read_text())
+    assert record["edges"]["make.rows->use.DATA"]["state"] == "warned"  # the first run's edge: not checked

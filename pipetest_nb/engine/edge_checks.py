@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipetest_nb.engine.first_suite import first_suite_notes
 from pipetest_nb.events import EdgeState, EventKind
 from pipetest_nb.records.record import edge_key
 
@@ -94,6 +95,9 @@ class EdgeChecks:
             if not declared.compatible:
                 failures.append(("data_compatibility_error", str(declared)))
         suites = _expectation_checks(self.dag, step, name, Path(folder), self.engine)
+        first = first_suite_notes(suites, self.dag.name, self._writer().folder.path, f"{step}.{name}")
+        if first:  # suites not written yet: warnings until a run has the data to draft them from
+            data.setdefault("warnings", []).extend(first)
         for source, target in self._outgoing.get(f"{step}.{name}", []):
             self._check_edge_out(step, name, source, target, folder, spec, info, suites, reports, failures)
         unread = [c for c in suites if c.edge == f"{step}.{name}"]  # suites of an output no step reads

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.exceptions import PipetestError, SuiteError
 from pipetest_nb.validation.expectations.checks import jsonable
-from pipetest_nb.validation.expectations.suites import SUITES_DIR
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,11 +129,14 @@ def draft_from_data(path: str | Path, name: str, *, table: str | None = None) ->
     return suite_from_frame(df, name)
 
 
-def draft_command(suite: str, source: str, *, run: str | None = None, workspace: str | None = None) -> str:
+def draft_command(suite: str, source: str, target: str | Path, *, run: str | None = None,
+                  workspace: str | None = None) -> str:
     """The ``pipetest expectations draft`` command that writes the missing suite ``suite`` of ``source``
-    (``STEP.OUTPUT``): from ``run`` when one wrote it, else from a data file the user has."""
-    target = f"{SUITES_DIR}/{suite}.json"
+    (``STEP.OUTPUT``) to ``target``: from ``run`` when one wrote it, else from a data file the user has."""
+    import shlex
+
+    out = shlex.quote(str(target))
     if run is None:
-        return f"pipetest expectations draft --from DATA.parquet --name {suite} -o {target}"
-    where = f" --workspace {workspace}" if workspace else ""
-    return f"pipetest expectations draft {run} {source}{where} --name {suite} -o {target}"
+        return f"pipetest expectations draft --from DATA.parquet --name {shlex.quote(suite)} -o {out}"
+    where = f" --workspace {shlex.quote(workspace)}" if workspace else ""
+    return f"pipetest expectations draft {run} {source}{where} --name {shlex.quote(suite)} -o {out}"

@@ -153,7 +153,15 @@ def suites_for_output(dag: PipelineDAG, producer: str, output: str) -> list[Suit
 # --------------------------------------------------------------------------------------------------
 
 
-def check_suite_files(dag: PipelineDAG) -> list[SpecProblem]:
+def missing_suites(dag: PipelineDAG) -> list[tuple[Any, Path]]:
+    """The edges naming a suite whose file does not exist and is no typo of one that does (a first suite,
+    still to be drafted), with that file."""
+    present = [p.stem for p in suites_dir(dag).glob("*.json")]
+    return [(edge, suite_file(dag, edge.expectations)) for edge in dag.edges if edge.expectations
+            and not suite_file(dag, edge.expectations).is_file() and not did_you_mean(edge.expectations, present)]
+
+
+def check_suite_files(dag: PipelineDAG, *, skip: frozenset[str] = frozenset()) -> list[SpecProblem]:
     """Every problem in the pipeline's suites: missing files, bad JSON, unknown or malformed expectations.
 
     Expectations are checked against the catalogue of GX's types and their arguments; GX is not imported.
@@ -162,7 +170,7 @@ def check_suite_files(dag: PipelineDAG) -> list[SpecProblem]:
     pipeline_file = str(dag.source) if dag.source else None
     named = {e.expectations for e in dag.edges if e.expectations}
     for edge in dag.edges:
-        if edge.expectations and not suite_file(dag, edge.expectations).is_file():
+        if edge.expectations and edge.expectations not in skip and not suite_file(dag, edge.expectations).is_file():
             present = [p.stem for p in suites_dir(dag).glob("*.json")]
             problems.append(SpecProblem(
                 f"edge {edge.source} -> {edge.target} names suite '{edge.expectations}', but "
