@@ -91,7 +91,7 @@ def config_findings(step: str, contract: CursusContract, config: StepConfig,
                 f"set the config field '{arg.source}', or args: {{{name}: ...}} in the overrides file"))
     for name, spec in contract.inputs.items():
         given = config.inputs.get(name)
-        if spec.required and (given is None or (given.source is None and given.path is None)):
+        if spec.required and (given is None or (given.source is None and given.path is None and given.url is None)):
             problem = unbound_problem(step, name, contract)
             findings.append(ContractFinding("error", "unbound_input", step, problem.message, name, file,
                                             problem.line, problem.hint))

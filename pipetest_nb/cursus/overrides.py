@@ -16,6 +16,7 @@ from typing import Any
 
 from pipetest_nb.cursus.documents import absolute, fail, read_yaml_or_json
 from pipetest_nb.exceptions import SpecProblem
+from pipetest_nb.spec.urls import is_url, url_problem
 from pipetest_nb.text import did_you_mean
 
 _OVERRIDE_KEYS = ("name", "defaults", "steps", "bindings")
@@ -81,7 +82,7 @@ def read_overrides(source: str | os.PathLike | Mapping[str, Any] | None,
         if not sep or not step or not name:
             problems.append(SpecProblem(f"an input is STEP.NAME=PATH, got '{key}'", key="inputs"))
             continue
-        out.steps.setdefault(step, {}).setdefault("inputs", {})[name] = absolute(Path.cwd(), value)
+        out.steps.setdefault(step, {}).setdefault("inputs", {})[name] = _place(Path.cwd(), value, problems)
     _read_bindings(source, out, problems)
     fail(problems, file)
     return out
@@ -111,8 +112,18 @@ def _read_steps(source: Mapping[str, Any], base: Path, out: CursusOverrides, pro
                 continue
             entry[key] = dict(value)
         for key in _PATH_KEYS:
-            entry[key] = {name: absolute(base, path) for name, path in entry.get(key, {}).items()}
+            entry[key] = {name: _place(base, path, problems) for name, path in entry.get(key, {}).items()}
         out.steps[str(step)] = entry
+
+
+def _place(base: Path, value: Any, problems: list[SpecProblem]) -> Path | str:
+    """A path made absolute from ``base``, or a URL of remote data as given (refused if it carries credentials)."""
+    if not is_url(value):
+        return absolute(base, value)
+    why = url_problem(value)
+    if why:
+        problems.append(SpecProblem(why, key="inputs"))
+    return value
 
 
 def _read_step_value(step: str, key: str, value: Any, base: Path, out: CursusOverrides,

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.engine.outside_writes import OutsideWrites
-from pipetest_nb.engine.prepare import changed_inputs, prepare_job, snapshot_inputs, tree_size
+from pipetest_nb.engine.prepare import (
+    changed_inputs,
+    fetch_remote_inputs,
+    prepare_job,
+    snapshot_inputs,
+    tree_size,
+)
 from pipetest_nb.engine.recovery import Decision, RecoveryStrategy, internal_error
 from pipetest_nb.events import Event, EventKind, StepStatus
 from pipetest_nb.exceptions import ContractError, RecordWriteError, UnknownStepError
@@ -64,16 +70,21 @@ class StepLifecycle:
         self.run, self.step, self.config, self.isolation, self.attempt = run, step, config, isolation, attempt
         self.finished: dict[str, Any] = {}
         self.decision = Decision()
+        self.remote_notes: list[str] = []  # remote inputs that changed since they were read: step warnings
         self.check_time = 0.0  # seconds in this attempt's edge checks (inputs before, outputs after)
 
     def go(self) -> Decision:
         """Start, launch or restore, check, decide what the policy says; record the end whatever happens."""
         run = self.run
         run.writer.attach()
-        job, problems = prepare_job(run, self.step, self.config)
+        remote, fetch_problems = fetch_remote_inputs(run, self.step, self.config)
+        job, problems = prepare_job(run, self.step, self.config, {n: f.path for n, f in remote.items()})
+        problems = [*fetch_problems, *problems]
+        self.remote_notes = [note for fetched in remote.values() for note in fetched.notes]
         run.emit(EventKind.STEP_STARTED, self.step, script=job.script, mode=job.mode, isolation=self.isolation,
                  inputs=job.input_paths, outputs=job.output_paths,
-                 env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets))
+                 env=mask_env(job.environ_vars, job.secrets), args=mask_args(job.job_args, job.secrets),
+                 **({"remote_inputs": {n: f.pin() for n, f in remote.items()}} if remote else {}))
         self._call_hooks("before_step", step=self.step, attempt=self.attempt, isolation=self.isolation)
         error: BaseException | None = None
         try:
@@ -111,8 +122,8 @@ class StepLifecycle:
             finished = mask_error(self._outcome_data(job, outcome, key, cached), job.secrets)
             stage = "comparing the step's inputs with their state before it ran"
             changed = changed_inputs(before, snapshot_inputs(job.input_paths))
-            if changed:
-                finished["warnings"] = [*finished.get("warnings", []), *changed]
+            if changed or self.remote_notes:
+                finished["warnings"] = [*self.remote_notes, *finished.get("warnings", []), *changed]
             return finished
         except (KeyboardInterrupt, RecordWriteError):
             raise  # the step ends interrupted / the record cannot be written at all

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipetest_nb.events import StepStatus
 from pipetest_nb.exceptions import PipetestError
@@ -18,11 +18,30 @@ if TYPE_CHECKING:
     from pipetest_nb.engine.context import RunContext
 
 
-def prepare_job(run: RunContext, step: str, config: StepConfig) -> tuple[StepJob, list[str]]:
-    """The job a launcher runs: input paths (generated, if synthetic), fresh output folders; and the problems
-    that keep it from running (missing inputs, no script)."""
+def fetch_remote_inputs(run: RunContext, step: str, config: StepConfig) -> tuple[dict[str, Any], list[str]]:
+    """The step's URL inputs fetched into the workspace's cache (``{name: FetchedInput}``), on the bytes
+    this run recorded for them if it has run the step before; and the problems (each names its URL)."""
+    urls = {name: spec.url for name, spec in config.inputs.items()
+            if spec.url and not (run.data_source == "synthetic" and spec.schema is not None)}
+    if not urls:
+        return {}, []
+    from pipetest_nb.remote.errors import RemoteDataError
+    from pipetest_nb.remote.inputs import fetch_inputs
+
+    pins = run.writer.record.steps.get(step, {}).get("remote_inputs") or {}
+    try:
+        return fetch_inputs(urls, run.cache.root / ".remote", pins), []
+    except RemoteDataError as exc:
+        return {}, [f"remote input of step '{step}': {exc}"]
+
+
+def prepare_job(run: RunContext, step: str, config: StepConfig,
+                remote: dict[str, Path] | None = None) -> tuple[StepJob, list[str]]:
+    """The job a launcher runs: input paths (generated, if synthetic; ``remote`` ones fetched), fresh output
+    folders; and the problems that keep it from running (missing inputs, no script)."""
     problems: list[str] = []
-    inputs = {name: _input_path(run, step, name, spec, problems) for name, spec in config.inputs.items()}
+    inputs = {name: (remote or {}).get(name) or _input_path(run, step, name, spec, problems)
+              for name, spec in config.inputs.items()}
     outputs: dict[str, str] = {}
     for name in config.outputs:
         path = run.writer.folder.output_dir(step, name)
@@ -64,6 +83,8 @@ def _input_path(run: RunContext, step: str, name: str, spec: InputSpec, problems
             dest = folder.input_dir(step, name)
             shutil.rmtree(dest, ignore_errors=True)
             return generate_input(spec, dest, rows=run.synthetic_rows, seed=0, suite=suite, step=step)
+    if spec.url:
+        return None  # not fetched: the problem that says why is the fetch's
     if spec.path is not None:
         if spec.path.exists():
             return spec.path

@@ -116,9 +116,9 @@ class RunRecord:
         elif kind in (EventKind.STEP_FINISHED, EventKind.STEP_STATUS):
             step = d["steps"].setdefault(event.step, {})
             if kind == EventKind.STEP_STATUS and data.get("status") in (StepStatus.PENDING,):
-                attempts = step.get("attempts", 0)
+                kept = {k: step[k] for k in ("attempts", "remote_inputs") if k in step}  # a rerun reads the same bytes
                 step.clear()
-                step["attempts"] = attempts
+                step.update({"attempts": 0, **kept})
             step.update(data)
             if kind == EventKind.STEP_FINISHED:
                 step["finished_at"] = event.time

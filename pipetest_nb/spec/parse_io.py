@@ -10,6 +10,7 @@ from pipetest_nb.spec.names import MAX_NAME_BYTES, brief, name_problem
 from pipetest_nb.spec.parse_values import choice, optional_str, str_list
 from pipetest_nb.spec.parts import InputSpec, OutputSpec, TableSchema
 from pipetest_nb.spec.problems import Problems
+from pipetest_nb.spec.urls import is_url, url_problem
 
 
 def table_schema(p: Problems, raw: Any, step: str, key: str, line: int | None) -> TableSchema | None:
@@ -75,6 +76,8 @@ def parse_inputs(p: Problems, step: str, raw: dict, step_names: list[str]) -> di
             head = spec.split(".", 1)[0]
             if "/" not in spec and "." in spec and head in step_names:
                 inputs[input_name] = InputSpec(input_name, source=spec)
+            elif is_url(spec):
+                inputs[input_name] = InputSpec(input_name, url=_url(p, spec, step, key, line))
             else:
                 inputs[input_name] = InputSpec(input_name, path=p.path(spec))
         elif isinstance(spec, dict):
@@ -104,9 +107,19 @@ def _input_mapping(p: Problems, step: str, input_name: str, spec: dict, line: in
     if not isinstance(optional, bool):
         p.problem("'optional' must be true or false", line=line, step=step, key=key)
         optional = False
-    return InputSpec(input_name, source=source, path=p.path(path) if path else None, format=fmt,
+    url = _url(p, path, step, key, line) if is_url(path) else None
+    return InputSpec(input_name, source=source, path=p.path(path) if path and not url else None, format=fmt,
                      schema=table_schema(p, spec.get("schema"), step, key, line_of(spec, "schema")),
-                     required_files=tuple(required_files), optional=optional)
+                     required_files=tuple(required_files), optional=optional, url=url)
+
+
+def _url(p: Problems, url: str, step: str, key: str, line: int | None) -> str | None:
+    """A remote input's URL as written, unless it carries credentials (then a problem)."""
+    why = url_problem(url)
+    if why:
+        p.problem(why, line=line, step=step, key=key)
+        return None
+    return url
 
 
 def parse_outputs(p: Problems, step: str, raw: dict) -> dict[str, OutputSpec]:

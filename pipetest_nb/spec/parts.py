@@ -49,6 +49,7 @@ class InputSpec:
     schema: TableSchema | None = None
     required_files: tuple[str, ...] = ()
     optional: bool = False
+    url: str | None = None  # remote data (``s3://...``), fetched into the workspace before the step runs
 
     @property
     def is_binding(self) -> bool:

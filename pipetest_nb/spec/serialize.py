@@ -70,8 +70,9 @@ def _input_to_dict(spec: InputSpec, base: Path) -> Any:
                                  "required_files": list(spec.required_files), "optional": spec.optional or None}, keep=("schema",))
     if spec.source:
         return {"from": spec.source, **extras} if extras else spec.source
-    if spec.path is not None:
-        return {"path": relative(spec.path, base), **extras} if extras else relative(spec.path, base)
+    if spec.path is not None or spec.url:
+        where = spec.url or relative(spec.path, base)
+        return {"path": where, **extras} if extras else where
     return extras
 
 
