@@ -66,3 +66,14 @@ def test_a_step_that_failed_its_expectations_is_not_shown_passed(tmp_path):
     assert "state passed" not in text  # the compatibility check's own verdict never reads as the step's state
     assert "a.out" not in text and "make.rows -&gt; use.DATA rows failed 0/1" in text
     assert re.search(r"peak memory [\d.]+ MiB", text)  # one unit: MiB, not raw bytes
+
+
+def test_nan_infinities_none_and_nat_are_shown_apart_from_text_that_looks_like_them():
+    import pandas as pd
+
+    from pipetest_nb.views.notebook.display import result_html
+
+    html = result_html({"values": [None, float("nan"), pd.NaT, float("inf"), float("-inf"), "None", "nan", "NaT"]},
+                       "values")
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split()).replace("&#x27;", "'")
+    assert "None , nan, NaT, inf, -inf, 'None', 'nan', 'NaT'" in text

@@ -32,6 +32,8 @@ MAX_DEPTH = 4
 _GOOD = "#009E73"
 _BAD = "#D55E00"
 _MUTED = "#777777"
+#: Texts that would read as a missing or special value; shown quoted, so NaN, ±inf, None and NaT stay apart.
+_LOOKALIKES = frozenset({"", "none", "null", "nan", "nat", "<na>", "inf", "+inf", "-inf", "infinity", "-infinity"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -240,6 +242,8 @@ def _node(value: Any, depth: int = 0) -> dict[str, Any]:
         return _text(f"{value:,}")
     if isinstance(value, (str, os.PathLike)):
         text = str(value)
+        if isinstance(value, str) and text.strip().lower() in _LOOKALIKES:
+            return _text(repr(text))  # the text 'nan' or 'None', quoted: never read as NaN or None
         more = f" … ({len(text) - MAX_TEXT:,} more characters)" if len(text) > MAX_TEXT else ""
         return {"kind": "pre" if "\n" in text[:MAX_TEXT] else "text", "text": text[:MAX_TEXT] + more}
     if depth >= MAX_DEPTH:
