@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from pipelines import NOOP_SCRIPT
+
+# Hypothesis tests (the native-vs-GX differential test, the spec fuzz): a bounded pass in `make test`,
+# HYPOTHESIS_PROFILE=thorough for release checks.
+settings.register_profile("quick", max_examples=60, deadline=None)
+settings.register_profile("thorough", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 @pytest.fixture

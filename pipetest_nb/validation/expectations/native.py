@@ -70,6 +70,7 @@ EVALUATORS: dict[str, tuple[Callable[[pd.DataFrame, dict[str, Any]], dict[str, A
 }
 _REQUIRED = {"column", "value_set", "type_", "value", "columns"}
 _DEFAULTS = {"mostly": 1.0, "regex": "(?s).*", "exact_match": True, "ignore_row_if": "all_values_are_missing"}
+_FIELD_DEFAULTS = {**_DEFAULTS, "strict_min": False, "strict_max": False}  # any other field: None
 
 
 def _number(value: Any) -> bool:
@@ -99,6 +100,8 @@ def _as_int(value: Any) -> Any:
 def _scalars(value: Any) -> list[Any]:
     if not isinstance(value, list) or not all(v is None or isinstance(v, (str, int, float)) for v in value):
         raise NotNative("a value set that is not a list of plain values")
+    if not value:
+        raise NotNative("an empty value set: GX's model refuses it")
     return value
 
 
@@ -171,7 +174,10 @@ def _normalise(kind: str, kwargs: dict[str, Any], fields: dict[str, str]) -> dic
     if missing:
         raise NotNative(f"missing {', '.join(missing)}")
     normal = {k: _check(fields[k], v) for k, v in kwargs.items() if k in fields}
-    if "max_value" in fields and "min_value" in fields and kind != "expect_table_row_count_to_be_between":
+    normal = {k: v for k, v in normal.items() if v != _FIELD_DEFAULTS.get(k)}  # GX's model leaves out defaults
+    if kind == "expect_compound_columns_to_be_unique" and len(normal["column_list"]) < 2:
+        raise NotNative("fewer than two columns: GX's model refuses them")
+    if "max_value" in fields and "min_value" in fields:
         low, high = normal.get("min_value"), normal.get("max_value")
         if low is None and high is None and kind in ("expect_column_values_to_be_between",
                                                      "expect_column_value_lengths_to_be_between"):

@@ -65,10 +65,7 @@ def columns_set(df: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
     expected = set(kw["column_set"]) if kw.get("column_set") is not None else set()
     observed = sorted(str(c) for c in actual)
     unexpected, missing = actual - expected, expected - actual
-    if kw.get("column_set") is None and kw.get("exact_match") is not True or not (unexpected or missing):
-        success = True
-    else:
-        success = not kw.get("exact_match", True) and not missing
+    success = not missing and (not unexpected or not kw.get("exact_match", True))
     return {"success": success, "result": {"observed_value": observed}}
 
 
