@@ -64,9 +64,10 @@ def make_job(tmp_path: Path, source: str, *, name: str = "step_script.py", mode:
 
 
 def logs(job: StepJob) -> tuple[str, str]:
+    """The step's stdout and stderr logs ("" for a stream an in-process step printed nothing to: it has no file)."""
     step_dir = Path(job.step_dir)
-    return ((step_dir / "stdout.log").read_text(errors="replace"),
-            (step_dir / "stderr.log").read_text(errors="replace"))
+    return tuple(path.read_text(errors="replace") if path.exists() else ""
+                 for path in (step_dir / "stdout.log", step_dir / "stderr.log"))
 
 
 def assert_nothing_extra(job: StepJob, expected: dict[str, set[str]]) -> None:

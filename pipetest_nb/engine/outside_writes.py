@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,8 @@ class OutsideWrites:
                 self._record[item.path] = found
         self._beside = {item.path: found for item in _listing(self.run_dir.parent)
                         if item.path != str(self.run_dir) and (found := _entry(item.path))}
+        #: The step folders listed before, and which steps' folders must not appear (``for_step``).
+        self._listed: tuple[set[str], Callable[[str], bool]] | None = None
 
     @classmethod
     def take(cls, step: str, run_dir: Path, finished_steps: list[str], cache_entries: list[Path],
@@ -101,16 +104,30 @@ class OutsideWrites:
 
     @classmethod
     def for_step(cls, run: RunContext, step: str, job: StepJob) -> OutsideWrites:
-        """The picture before a step of ``run`` starts: settled steps and the cache entries they used."""
-        settled = [s for s, status in run.statuses.items() if status in _SETTLED]
-        keys = [run.writer.record.steps.get(s, {}).get("cache_key") for s in settled]
+        """The picture before a step of ``run`` starts: settled steps and the cache entries they used.
+
+        Only the step folders on disk are looked at (one listing of ``steps/``): a step that wrote
+        nothing has none, so a long run of such steps costs the same per step as a short one."""
+        steps = run.writer.record.steps
+        listed = {item.name for item in _listing(Path(run.run_dir) / "steps")}
+        taken_at = time.time()
+
+        def settled_step(name: str) -> bool:
+            return name != step and name in steps and steps[name].get("status") in _SETTLED
+
+        def settled_before(name: str) -> bool:  # not one that ran beside this step and made its folder meanwhile
+            return settled_step(name) and (steps[name].get("finished_at") or taken_at + 1) <= taken_at
+
+        settled = [name for name in listed if settled_step(name)]
+        keys = [steps[s].get("cache_key") for s in settled]
         entries = [run.cache.root / k for k in keys if isinstance(k, str) and (run.cache.root / k).is_dir()]
 
         def states() -> dict[str, Any]:
-            steps = run.writer.record.steps
             return {s: (steps.get(s, {}).get("status"), steps.get(s, {}).get("attempts")) for s in settled}
 
-        return cls.take(step, run.run_dir, settled, entries, list(job.input_paths.values()), states)
+        watch = cls.take(step, run.run_dir, settled, entries, list(job.input_paths.values()), states)
+        watch._listed = (listed, settled_before)
+        return watch
 
     def _trees(self) -> dict[str, _Entry]:
         found: dict[str, _Entry] = {}
@@ -127,6 +144,7 @@ class OutsideWrites:
             moved = [str(self.run_dir / "steps" / s) + os.sep for s, state in self._before_states.items()
                      if now.get(s) != state]
             found = [(verb, path) for verb, path in found if not any(path.startswith(m) for m in moved)]
+        found += self._new_step_folders()
         found += self._record_changes()
         found += self._beside_changes()
         if not found:
@@ -136,6 +154,14 @@ class OutsideWrites:
         return (f"step '{self.step}' wrote outside its own outputs: {'; '.join(shown)}{more}. A step should "
                 "write only to its output folders; other steps' outputs, the cache and the run record "
                 "are not its to change")
+
+    def _new_step_folders(self) -> list[tuple[str, str]]:
+        """Folders made for steps settled before this one started that had none (they wrote nothing)."""
+        if self._listed is None:
+            return []
+        listed, settled = self._listed
+        return [("added", item.path) for item in _listing(self.run_dir / "steps")
+                if item.name not in listed and settled(item.name)]
 
     def _record_changes(self) -> list[tuple[str, str]]:
         found = []

@@ -48,8 +48,7 @@ def prepare_job(run: RunContext, step: str, config: StepConfig,
         shutil.rmtree(path, ignore_errors=True)  # stale files of an earlier attempt
         path.mkdir(parents=True, exist_ok=True)
         outputs[name] = str(path)
-    step_dir = run.writer.folder.step_dir(step)
-    step_dir.mkdir(parents=True, exist_ok=True)
+    step_dir = run.writer.folder.step_dir(step)  # made by the launcher when the step writes a log
     script = ""  # an external step runs none: its launcher provides the folders its outputs name
     if not config.external:
         try:

@@ -17,7 +17,7 @@ import threading
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from pipetest_nb.launch.base import OutputCallback
 from pipetest_nb.records.masking import LogScrubber
@@ -27,7 +27,8 @@ class LogSink:
     """One capped log file of one step; ``write`` may be called from any thread."""
 
     def __init__(self, path: str | Path, limit: int, stream: str, on_output: OutputCallback | None = None,
-                 secrets: Iterable[str] = ()):
+                 secrets: Iterable[str] = (), *, lazy: bool = False):
+        """``lazy``: the file (and its folder) is made at the first byte, so a silent step leaves none."""
         self.path = Path(path)
         self.stream = stream
         self.total = 0
@@ -35,7 +36,8 @@ class LogSink:
         self._tail_limit = limit - limit // 2
         self._tail = bytearray()
         self._head_tail = bytearray()  # the last bytes of the head, for tail_text() of short logs
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        self._file: BinaryIO | None = None if lazy else open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        self._closed = False
         self._lock = threading.Lock()
         self._on_output = on_output
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -46,7 +48,7 @@ class LogSink:
         if not data:
             return
         with self._lock:
-            if self._file.closed:
+            if self._closed:
                 return
             text = self._store(self._scrubber.feed(data))
         if text:
@@ -59,8 +61,9 @@ class LogSink:
             rest = data
             if self._head_left > 0:
                 head = rest[: self._head_left]
-                self._file.write(head)
-                self._file.flush()
+                file = self._opened()
+                file.write(head)
+                file.flush()
                 self._head_left -= len(head)
                 self._head_tail = (self._head_tail + head)[-4096:]
                 rest = rest[len(head):]
@@ -69,6 +72,12 @@ class LogSink:
                 if len(self._tail) > self._tail_limit:
                     del self._tail[: len(self._tail) - self._tail_limit]
         return self._decoder.decode(data) if self._on_output is not None else ""
+
+    def _opened(self) -> BinaryIO:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        return self._file
 
     def _emit(self, text: str) -> None:
         self._emitting.active = True
@@ -93,15 +102,18 @@ class LogSink:
 
     def close(self) -> None:
         with self._lock:
-            if self._file.closed:
+            if self._closed:
                 return
+            self._closed = True
             text = self._store(self._scrubber.flush())
             if self._tail:
-                omitted = self.total - self._file.tell() - len(self._tail)
+                file = self._opened()
+                omitted = self.total - file.tell() - len(self._tail)
                 if omitted > 0:
-                    self._file.write(f"\n[... {omitted} bytes omitted ...]\n".encode())
-                self._file.write(self._tail)
-            self._file.close()
+                    file.write(f"\n[... {omitted} bytes omitted ...]\n".encode())
+                file.write(self._tail)
+            if self._file is not None:
+                self._file.close()
             text += self._decoder.decode(b"", final=True) if self._on_output is not None else ""
         if text:
             self._emit(text)

@@ -2,7 +2,7 @@
 
 A light thread samples the tree with psutil (every 50 ms for the first two seconds, then every
 250 ms, or 100 ms under a memory limit) and enforces the deadline and ``memory:``, which bounds the
-private memory of the whole tree, summed. In-process steps use it too (``Sampler(..., process_only)``).
+private memory of the whole tree, summed. In-process steps are measured by their launcher instead.
 """
 
 from __future__ import annotations
@@ -48,16 +48,11 @@ class Usage:
         return cpu, sum(r for r, _ in self.io.values()), sum(w for _, w in self.io.values())
 
 
-#: An in-process step is first sampled this long after it starts: scanning the process table for its
-#: children costs milliseconds, more than a short step itself.
-FIRST_SAMPLE_DELAY = 0.05
-
-
 class Sampler(threading.Thread):
     """Samples the step's process tree and enforces the deadline and the stop file."""
 
     def __init__(self, pid: int, running: Running | None, deadline: float | None,
-                 stop_file: str | None = None, baseline: bool = False, memory: int | None = None):
+                 stop_file: str | None = None, memory: int | None = None, first_sample: float = 0.0):
         super().__init__(name="pipetest-sampler", daemon=True)
         self.pid = pid
         self.usage = Usage()
@@ -67,9 +62,7 @@ class Sampler(threading.Thread):
         self._memory = memory if running is not None else None
         self._halt = threading.Event()
         self._began = time.monotonic()
-        self._base: dict[int, tuple[float, int, int]] = {}
-        if baseline:  # the step runs in an existing process: count only what happens from now on
-            self._base[pid] = self._read(pid) or (0.0, 0, 0)
+        self._first_sample = first_sample  # seconds before the first sample: a short step gets none
 
     def run(self) -> None:
         import psutil
@@ -78,8 +71,11 @@ class Sampler(threading.Thread):
             root = psutil.Process(self.pid)
         except psutil.Error:
             root = None
-        if self._base and self._halt.wait(FIRST_SAMPLE_DELAY):
-            return  # an in-process step this short is measured by stop() alone
+        if self._first_sample:
+            wait = self._first_sample if self._deadline is None else min(self._first_sample,
+                                                                          self._deadline - time.time())
+            if self._halt.wait(max(0.005, wait)):
+                return
         while True:
             if root is not None:
                 try:
@@ -97,20 +93,6 @@ class Sampler(threading.Thread):
                 interval = max(0.005, min(interval, self._deadline - now))
             if self._halt.wait(interval):
                 return
-
-    def _read(self, pid: int) -> tuple[float, int, int] | None:
-        import psutil
-
-        try:
-            proc = psutil.Process(pid)
-            with proc.oneshot():
-                times = proc.cpu_times()
-                counters = proc.io_counters()
-        except (psutil.Error, AttributeError):
-            return None
-        read = getattr(counters, "read_chars", counters.read_bytes)
-        written = getattr(counters, "write_chars", counters.write_bytes)
-        return times.user + times.system, read, written
 
     def _sample(self, root: Any) -> None:
         import psutil
@@ -133,11 +115,10 @@ class Sampler(threading.Thread):
                     counters = proc.io_counters() if hasattr(proc, "io_counters") else None
             except psutil.Error:
                 continue
-            base_cpu, base_read, base_written = self._base.get(proc.pid, (0.0, 0, 0))
-            self.usage.cpu[proc.pid] = times.user + times.system - base_cpu
+            self.usage.cpu[proc.pid] = times.user + times.system
             if counters is not None:
-                read = getattr(counters, "read_chars", counters.read_bytes) - base_read
-                written = getattr(counters, "write_chars", counters.write_bytes) - base_written
+                read = getattr(counters, "read_chars", counters.read_bytes)
+                written = getattr(counters, "write_chars", counters.write_bytes)
                 self.usage.io[proc.pid] = (read, written)
         self.usage.peak_rss = max(self.usage.peak_rss, rss)
 
@@ -156,26 +137,8 @@ class Sampler(threading.Thread):
             self._running.kill("out_of_memory")
 
     def stop(self) -> Usage:
-        """Stop sampling; a step that ended before the first sample gets one cheap sample of its process."""
+        """Stop sampling; what was measured."""
         self._halt.set()
         if self.is_alive():
             self.join(2.0)
-        if not self.usage.cpu and self._base:
-            self._sample_process_only()
         return self.usage
-
-    def _sample_process_only(self) -> None:
-        import psutil
-
-        try:
-            proc = psutil.Process(self.pid)
-            with proc.oneshot():
-                rss = proc.memory_info().rss
-        except psutil.Error:
-            return
-        measured = self._read(self.pid)
-        if measured is not None:
-            base_cpu, base_read, base_written = self._base.get(self.pid, (0.0, 0, 0))
-            self.usage.cpu[self.pid] = measured[0] - base_cpu
-            self.usage.io[self.pid] = (measured[1] - base_read, measured[2] - base_written)
-        self.usage.peak_rss = max(self.usage.peak_rss, rss)

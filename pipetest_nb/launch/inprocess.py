@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipetest_nb.launch._logs import LogSink, SinkStream, stderr_tail
-from pipetest_nb.launch._usage import Sampler
 from pipetest_nb.launch.base import Launcher, OutputCallback, StartCallback, StepJob, StepOutcome
 from pipetest_nb.launch.script import StepInterrupted, StepTimedOut, run_step
 
@@ -134,12 +133,12 @@ class InProcessLauncher(Launcher):
     def _run(self, job: StepJob, on_start: StartCallback | None, on_output: OutputCallback | None) -> StepOutcome:
         started_at = time.time()
         t0 = time.perf_counter()
-        Path(job.step_dir).mkdir(parents=True, exist_ok=True)
-        out = LogSink(Path(job.step_dir) / "stdout.log", job.log_limit, "stdout", on_output, job.secrets)
-        err = LogSink(Path(job.step_dir) / "stderr.log", job.log_limit, "stderr", on_output, job.secrets)
+        # the step's folder and logs are made when it first prints: a silent step leaves none
+        out = LogSink(Path(job.step_dir) / "stdout.log", job.log_limit, "stdout", on_output, job.secrets, lazy=True)
+        err = LogSink(Path(job.step_dir) / "stderr.log", job.log_limit, "stderr", on_output, job.secrets, lazy=True)
         interrupter = _Interrupter(threading.get_ident())
         timer = threading.Timer(job.timeout, interrupter.fire, (StepTimedOut,)) if job.timeout else None
-        sampler = Sampler(os.getpid(), None, None, baseline=True)
+        io0 = _io_chars()
         cpu0 = _cpu_seconds()
         self._current = (job.step, interrupter)
         if _shutdown.stopping.is_set():  # raised as the script starts: it does not run
@@ -151,7 +150,7 @@ class InProcessLauncher(Launcher):
         _KIND[sys.stdout], _KIND[sys.stderr] = "stdout", "stderr"
         try:
             with _console_logging_into(sys.stdout, sys.stderr, saved):
-                sampler.start()
+                _MEMORY.begin()
                 if timer is not None:
                     timer.start()
                 result = run_step(job, interrupter)
@@ -160,7 +159,7 @@ class InProcessLauncher(Launcher):
             self._current = None
             if timer is not None:
                 timer.cancel()
-            usage = sampler.stop()
+            peak_rss = _MEMORY.end()
             out.close()
             err.close()
         wall = time.perf_counter() - t0
@@ -172,9 +171,11 @@ class InProcessLauncher(Launcher):
         if outcome.error_type == "exit_code":
             outcome.error_message = (outcome.error_message or "") + stderr_tail(err)
         outcome.extra["script_time"] = result.script_time
-        _, outcome.read_bytes, outcome.write_bytes = usage.totals()
+        io1 = _io_chars()
+        if io0 is not None and io1 is not None:
+            outcome.read_bytes, outcome.write_bytes = io1[0] - io0[0], io1[1] - io0[1]
         outcome.cpu_time = _cpu_seconds() - cpu0
-        outcome.peak_rss = usage.peak_rss or None
+        outcome.peak_rss = peak_rss or None
         if result.exception is not None and outcome.status != "succeeded":
             self.last_exception = exc = result.exception
             sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, exc.__traceback__
@@ -233,3 +234,101 @@ def _cpu_seconds() -> float:
     """CPU time of this process and its waited-for children (user + system)."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+#: An in-process step is first sampled this long after it starts: most steps that short are measured
+#: once, at their end.
+FIRST_SAMPLE_DELAY = 0.05
+
+
+class _MemoryWatch:
+    """The peak resident memory of this process while in-process steps run.
+
+    One sampling thread serves every step of the process and nobody wakes it per step (a thread, or
+    a wake-up, per step would cost more than a short step): while steps keep coming it looks every
+    50 ms (250 ms once a step has run two seconds) and samples a step that has run
+    ``FIRST_SAMPLE_DELAY``; after a second without steps it sleeps until the next. ``end`` adds one
+    last sample, so a short step is measured once, at its end."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._depth = 0  # in-process steps running (one may run a pipeline in-process)
+        self._began = self._idle_since = 0.0
+        self._peak = 0
+        self._sleeping = False
+        self._thread: threading.Thread | None = None
+
+    def begin(self) -> None:
+        with self._cond:
+            if self._depth == 0:
+                self._peak, self._began = 0, time.monotonic()
+            self._depth += 1
+            if self._thread is None or not self._thread.is_alive():  # first use, or a forked child
+                self._thread = threading.Thread(target=self._sample, name="pipetest-inprocess-memory", daemon=True)
+                self._thread.start()
+            elif self._sleeping:
+                self._cond.notify()
+
+    def end(self) -> int:
+        """The peak since the outermost ``begin``, in bytes (0 when it cannot be read)."""
+        with self._cond:
+            self._depth -= 1
+            self._idle_since = time.monotonic()
+            self._peak = max(self._peak, _rss())
+            return self._peak
+
+    def _sample(self) -> None:
+        with self._cond:
+            while True:
+                if self._depth == 0 and time.monotonic() - self._idle_since > 1.0:
+                    self._sleeping = True
+                    while self._depth == 0:
+                        self._cond.wait()
+                    self._sleeping = False
+                running = time.monotonic() - self._began if self._depth else 0.0
+                if running >= FIRST_SAMPLE_DELAY:
+                    self._peak = max(self._peak, _rss())
+                self._cond.wait(0.05 if running < 2.0 else 0.25)
+
+
+class _ProcFile:
+    """A file of ``/proc/<this pid>/`` kept open and read again from its start (opening it per step costs
+    more than reading it); opened again in a forked child, whose pid differs."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def read(self) -> bytes:
+        """Its text now, b"" where there is no such file."""
+        pid = os.getpid()
+        try:
+            if self._pid != pid:
+                self._fd = os.open(f"/proc/{pid}/{self._name}", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                self._pid = pid
+            return os.pread(self._fd, 4096, 0)  # type: ignore[arg-type]
+        except OSError:
+            return b""
+
+
+_MEMORY = _MemoryWatch()
+_STATM, _IO = _ProcFile("statm"), _ProcFile("io")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss() -> int:
+    """Resident bytes of this process (``statm``), 0 when it cannot be read."""
+    try:
+        return int(_STATM.read().split()[1]) * _PAGE
+    except (ValueError, IndexError):
+        return 0
+
+
+def _io_chars() -> tuple[int, int] | None:
+    """Bytes this process has read and written through system calls so far (``rchar``, ``wchar``)."""
+    try:
+        fields = dict(line.split(b": ", 1) for line in _IO.read().splitlines() if b": " in line)
+        return int(fields[b"rchar"]), int(fields[b"wchar"])
+    except (ValueError, KeyError):
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from pipetest_nb.exceptions import PipetestError
@@ -35,13 +36,28 @@ class RunFolder:
             if why:
                 raise PipetestError(f"refusing path {'/'.join(parts)!r} in run {self.run_id}: {why}")
         path = self.path.joinpath(*parts)
-        if self._real_root is None:
-            self._real_root = os.path.realpath(self.path)
-        real_root = self._real_root
-        if os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
-            raise PipetestError(f"refusing path {path}: it resolves outside the run folder {self.path} "
-                                "(a symlink?); remove the link and rerun")
+        if self._through_link(parts):
+            if self._real_root is None:
+                self._real_root = os.path.realpath(self.path)
+            real_root = self._real_root
+            if os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
+                raise PipetestError(f"refusing path {path}: it resolves outside the run folder {self.path} "
+                                    "(a symlink?); remove the link and rerun")
         return path
+
+    def _through_link(self, parts: tuple[str, ...]) -> bool:
+        """Whether a folder on the way from the run folder to ``parts`` is a symlink: the names are checked,
+        so only a link can lead out, and nothing below a folder that does not exist yet is one."""
+        current = str(self.path)
+        for part in parts:
+            current = os.path.join(current, part)
+            try:
+                mode = os.lstat(current).st_mode
+            except OSError:
+                return False
+            if stat.S_ISLNK(mode):
+                return True
+        return False
 
     def step_dir(self, step: str) -> Path:
         return self._inside("steps", step)

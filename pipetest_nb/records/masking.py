@@ -18,6 +18,7 @@ runs; they never go back to the pipeline file for secret values.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -228,9 +229,17 @@ def step_secrets(env: Mapping[str, Any], args: Any = None, runner_env: Mapping[s
     runner_env = os.environ if runner_env is None else runner_env
     values = set(_named_values({k: str(v) for k, v in env.items()}, _SHORTEST_SECRET))
     values.update(_named_values(args or {}, _SHORTEST_SECRET))
-    values.update(v for v in _named_values(dict(runner_env), _SHORTEST_RUNNER_SECRET)
-                  if not (v.startswith("/") and os.path.exists(v)))
+    # os.environ's own bytes make the key: decoding every value per step costs more than a short step
+    data = getattr(runner_env, "_data", None) if runner_env is os.environ else None
+    items = tuple(data.items()) if isinstance(data, dict) else tuple(runner_env.items())
+    values.update(v for v in _runner_secrets(items) if not (v.startswith("/") and os.path.exists(v)))
     return tuple(sorted(values, key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _runner_secrets(items: tuple[tuple[Any, Any], ...]) -> frozenset[str]:
+    """The secret values of the runner's environment: every step of a run asks, the environment rarely changes."""
+    return frozenset(_named_values({os.fsdecode(k): os.fsdecode(v) for k, v in items}, _SHORTEST_RUNNER_SECRET))
 
 
 def pipeline_secrets(dag: PipelineDAG | None) -> tuple[str, ...]:
