@@ -19,6 +19,7 @@ from pipetest_nb.views.cli.pipeline import add_pipeline_commands
 from pipetest_nb.views.cli.report import add_report_command
 from pipetest_nb.views.cli.run import add_run_commands
 from pipetest_nb.views.cli.runs import add_runs_command
+from pipetest_nb.views.cli.sagemaker import add_sagemaker_commands
 from pipetest_nb.views.cli.schema import add_schema_command
 from pipetest_nb.views.cli.suites import add_expectations_command
 
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pipetest {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (add_pipeline_commands, add_expectations_command, add_run_commands, add_runs_command,
-                     add_demo_command, add_report_command, add_cursus_commands, add_schema_command):
+                     add_demo_command, add_report_command, add_cursus_commands, add_sagemaker_commands,
+                     add_schema_command):
         register(sub)
     return parser
 
