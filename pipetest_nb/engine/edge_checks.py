@@ -47,6 +47,10 @@ class EdgeChecks:
         self._outgoing: dict[str, list[tuple[str, str]]] = {}
         for source, target in dag.data_edges():
             self._outgoing.setdefault(source, []).append((source, target))
+        if enabled:  # GX imports while the first steps run, if a suite will need it
+            from pipetest_nb.validation.expectations.warmup import prepare
+
+            prepare(dag, engine)
 
     def after_step(self, step: str, config: StepConfig, job: StepJob, data: dict[str, Any]) -> tuple[str, str] | None:
         """Check every edge leaving ``step``; fill ``data`` (metrics, report, warnings) and return the

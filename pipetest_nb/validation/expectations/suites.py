@@ -148,6 +148,16 @@ def suites_for_output(dag: PipelineDAG, producer: str, output: str) -> list[Suit
     return uses
 
 
+def has_suites(dag: PipelineDAG) -> bool:
+    """Whether a suite applies to some output of ``dag`` (an edge names one, or ``<step>.<output>.json``
+    exists): one listing of the suites folder, no file read."""
+    if any(edge.expectations for edge in dag.edges):
+        return True
+    outputs = {f"{step}.{output}" for step, config in dag.steps.items() for output in config.outputs}
+    folder = suites_dir(dag)
+    return folder.is_dir() and any(path.stem in outputs for path in folder.glob("*.json"))
+
+
 # --------------------------------------------------------------------------------------------------
 # Checking suite files (pipetest validate)
 # --------------------------------------------------------------------------------------------------
