@@ -26,6 +26,7 @@ from pipetest_nb.exceptions import PipetestError, UnknownStepError
 from pipetest_nb.records.record import RunRecord, load_record, read_events
 from pipetest_nb.records.workspace import Workspace
 from pipetest_nb.spec.model import PipelineDAG
+from pipetest_nb.spec.urls import is_url
 
 DEFAULT_WORKSPACE = SESSION.workspace
 
@@ -136,8 +137,14 @@ class Session:
         """Reopen a recorded run (also one whose runner was killed mid-step) to inspect or continue it.
 
         Opening only reads: the run's record changes (and its lock is taken) when something runs in it.
+        A URL (``s3://bucket/prefix/<run_id>``, where ``--upload`` put it) is downloaded into ``workspace``
+        (default ``pipetest_workspace``) first and opened from there; its files are read-only.
         """
         progress = options.pop("progress", True)
+        if is_url(str(run_dir)):
+            from pipetest_nb.remote.runs import download_run
+
+            run_dir = download_run(str(run_dir), Path(options.pop("workspace", DEFAULT_WORKSPACE)))
         options.setdefault("on_error", SESSION.on_error)
         return cls(None, progress=progress, _reopen=run_dir, _overrides=options)
 

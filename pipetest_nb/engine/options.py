@@ -56,6 +56,7 @@ class RunOptions:
     jobs: int = 1  # independent steps run side by side
     from_steps: Steps = None  # run from these steps on, reusing recorded upstream outputs
     to_steps: Steps = None  # run up to and including these steps
+    upload: str | None = None  # after the run, copy its folder to <upload>/<run_id>/ (s3://bucket/prefix/)
 
     def __post_init__(self) -> None:
         if self.data_source not in DATA_SOURCES:

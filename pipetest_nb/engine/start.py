@@ -26,8 +26,12 @@ def start_run(dag: PipelineDAG, options: RunOptions = RunOptions(), *,  # noqa: 
 
 
 def run_selected(run: PipelineRun, options: RunOptions) -> list[str] | None:
-    """Run what ``options`` select (``from_steps``/``to_steps``, ``jobs`` at a time); the steps selected
-    (None: the whole pipeline)."""
+    """Run what ``options`` select (``from_steps``/``to_steps``, ``jobs`` at a time), then copy the run folder
+    to ``options.upload`` if given; the steps selected (None: the whole pipeline)."""
     steps = select_steps(run, options.from_steps, options.to_steps)
     run.run(steps, jobs=options.jobs)
+    if options.upload:
+        from pipetest_nb.remote.runs import upload_run
+
+        upload_run(run.run_dir, options.upload)
     return steps

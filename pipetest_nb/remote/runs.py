@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipetest_nb.remote.errors import RemoteDataError, explain
 from pipetest_nb.remote.fetch import WORKERS, _retrying
-from pipetest_nb.remote.filesystems import filesystem
+from pipetest_nb.remote.filesystems import filesystem, protocol
 from pipetest_nb.remote.inputs import fetch_inputs
 
 _SKIPPED = (".lock",)  # a lock names a process on this machine: meaningless elsewhere
@@ -39,8 +39,8 @@ def upload_run(run_dir: Path, url: str) -> str:
 
 
 def download_run(url: str, into: Path) -> Path:
-    """The run at ``url`` as a local folder under ``into`` (fetched through the cache, files read-only),
-    named by its run id so that it opens like any run."""
+    """The run at ``url`` as a local folder under ``into`` (fetched through the cache, files read-only):
+    ``remote_runs/<url hash>/runs/<run id>``, a workspace of its own, so that it opens like any run."""
     url = url.rstrip("/")
     run_id = url.rsplit("/", 1)[-1]
     if not run_id or "://" in run_id:
@@ -49,7 +49,7 @@ def download_run(url: str, into: Path) -> Path:
     if not any(o.rel == "run.json" for o in fetched.objects):
         raise RemoteDataError(url, "holds no run.json, so it is no run folder",
                               "give the URL printed by `pipetest run --upload`")
-    local = Path(into) / "remote_runs" / hashlib.sha256(url.encode()).hexdigest()[:16] / run_id
+    local = Path(into) / "remote_runs" / hashlib.sha256(url.encode()).hexdigest()[:16] / "runs" / run_id
     marker = local.parent / f".{run_id}.key"
     if not (local.is_dir() and marker.is_file() and marker.read_text() == fetched.key):
         shutil.rmtree(local, ignore_errors=True)
@@ -62,6 +62,8 @@ def download_run(url: str, into: Path) -> Path:
 def check_upload_url(url: str) -> None:
     """Fail before a run, not after it, when ``url`` cannot take the upload (no bucket, no access)."""
     fs, root = filesystem(url)
+    if protocol(url) not in ("s3", "s3a", "gs", "gcs"):
+        return
     bucket = root.split("/", 1)[0]
     try:
         _retrying(url, lambda: fs.ls(bucket))

@@ -40,12 +40,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                          checks=not args.no_checks, checks_engine=args.checks_engine,
                          data_source=args.data_source, jobs=args.jobs,
                          from_steps=args.from_step, to_steps=args.to_step)
+    if args.upload:
+        from pipetest_nb.remote.runs import check_upload_url
+
+        check_upload_url(args.upload)  # before the run, not after it
+        options = options.replace(upload=args.upload)
     run = start_run(dag, options, subscribers=[print_step_event])
     try:
         print(f"Running '{dag.name}' ({len(run.plan.execution_order)} steps) in {run.run_dir}", flush=True)
         with exit_on_signals() as signalled:
             steps = run_selected(run, options)
             code = _finish_run(run, args, steps)
+            if args.upload:
+                print(f"Uploaded: {args.upload.rstrip('/')}/{run.run_id} (reopen it with "
+                      f"Session.open('{args.upload.rstrip('/')}/{run.run_id}'))")
         return 128 + signalled() if signalled() else code
     finally:
         run.close()
@@ -86,6 +94,8 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checks-engine", choices=CHECKS_ENGINES,
                    help="what evaluates the suites: native where supported (auto), native or gx; overrides the file's")
     p.add_argument("--report-json", metavar="FILE", help="write the run report as JSON (for CI)")
+    p.add_argument("--upload", metavar="URL", help="copy the run folder to URL/<run_id>/ after the run "
+                   "(s3://bucket/prefix/)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="reopen a run (also one killed mid-step) and run what is left")
