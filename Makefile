@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench install-dev install-demo clean chromium
+.PHONY: demo lab test lint bench install-dev install-demo install-lab clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,23 @@ $(VENV)/.dev-installed: pyproject.toml | $(PY)
 	$(PIP) install -e '.[demo,dask,dev]'
 	touch $@
 
+$(VENV)/.lab-installed: pyproject.toml | $(PY)
+	$(PIP) install -e '.[demo,notebook]'
+	touch $@
+
 install-demo: $(VENV)/.demo-installed
+install-lab: $(VENV)/.lab-installed
 install-dev: $(VENV)/.dev-installed
 
 # Copies the demo pipeline into pipetest_workspace/demo, runs it, and prints where the run and its report are.
 demo: install-demo
 	$(VENV)/bin/pipetest demo
+
+# JupyterLab on notebooks/ with the package and its demo installed in .venv (LAB_ARGS passes options,
+# e.g. make lab LAB_ARGS="--no-browser --port 8890").
+LAB_ARGS ?=
+lab: install-lab
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 # ruff, then the layer contracts of pyproject.toml ([tool.importlinter]): a broken layer fails the build.
 lint: install-dev

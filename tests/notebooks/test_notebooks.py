@@ -1,12 +1,14 @@
 """The notebooks in notebooks/ run top to bottom headless, tell their story, and are committed clean.
 
-Each notebook runs once (in a kernel of this project's Python, started in notebooks/ as Jupyter
-would); the tests then read its outputs by cell id.
+Each notebook runs once, from a copy in a temporary folder (in a kernel of this project's Python,
+started in the copy's folder as Jupyter would); the tests then read its outputs by cell id.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +30,9 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[
         if name not in done:
             folder = tmp_path_factory.mktemp(Path(name).stem)
             before = sorted(p.name for p in NOTEBOOKS.iterdir())
-            nb = run_notebook(NOTEBOOKS / name, sys.executable, folder)
-            assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before, "the notebook wrote next to itself"
+            (folder / "notebooks").mkdir()
+            nb = run_notebook(Path(shutil.copy(NOTEBOOKS / name, folder / "notebooks")), sys.executable, folder)
+            assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before, "the run wrote into the repository"
             done[name] = nb, folder
         return done[name]
 
@@ -58,7 +61,7 @@ def test_notebook_runs_without_errors_in_its_own_scratch_folder(executed, path: 
     nb, folder = executed(path.name)
     assert not errors(nb), "\n\n".join(errors(nb))
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code"), "a cell did not run"
-    assert scratch(nb).is_relative_to(folder / "tmp")
+    assert scratch(nb).is_relative_to(folder)
 
 
 @pytest.mark.slow
@@ -66,6 +69,7 @@ def test_quickstart_steps_through_three_steps_then_runs_the_rest(executed):
     nb, _ = executed("01_quickstart.ipynb")
     assert "'load_data'" in cell_text(nb, "plan") and "'model_evaluation'" in cell_text(nb, "plan")
     assert "text/html" in cell_mimetypes(nb, "session")  # the DAG draws itself
+    assert "application/vnd.jupyter.widget-view+json" in cell_mimetypes(nb, "debugger")
     for cell, step in (("step-1", "load_data"), ("step-2", "tabular_preprocessing"),
                        ("step-3", "missing_value_imputation")):
         assert f"StepResult('{step}', status='succeeded'" in cell_text(nb, cell)
@@ -79,8 +83,37 @@ def test_quickstart_steps_through_three_steps_then_runs_the_rest(executed):
     assert "'auc'" in cell_text(nb, "metrics")
     report = Path(re.search(r"report: (\S+)", cell_text(nb, "report")).group(1))
     assert report.is_file() and report.is_relative_to(scratch(nb))
-    assert "text/html" in cell_mimetypes(nb, "report-inline")
     assert "critical path: load_data -> " in cell_text(nb, "report-json")
+
+
+@pytest.mark.slow
+def test_quickstart_drives_the_debugger_from_cells(executed):
+    nb, _ = executed("01_quickstart.ipynb")
+    assert "selected: ('step', 'load_data')" in cell_text(nb, "raw-frame")
+    assert "found: model_training" in cell_text(nb, "select-edge")
+    assert ("selected: ('edge', ('missing_value_imputation.processed_data', 'risk_table_mapping.input_data'))"
+            in cell_text(nb, "select-edge"))
+    panels = [str(m["state"].get("value")) for m in widget_models(nb) if m["model_name"] == "HTMLModel"]
+    assert any("7 succeeded" in p for p in panels)  # the debugger followed session.step() and run_all()
+    assert any("missing_value_imputation.processed_data" in p and "Suite" in p for p in panels)  # Validation tab
+
+
+@pytest.mark.slow
+def test_quickstart_shows_the_report_from_its_file_and_stays_small(executed, tmp_path):
+    nb, folder = executed("01_quickstart.ipynb")
+    report = Path(re.search(r"report: (\S+)", cell_text(nb, "report")).group(1))
+    [cell] = [c for c in nb.cells if c.get("id") == "report-frame"]
+    shown = "".join(str(out.get("data", {}).get("text/html", "")) for out in cell.outputs)
+    src = re.search(r'<iframe[^>]*src="([^"]+)"', shown).group(1)
+    href = re.search(r'<a href=.([^\'"]+)', shown).group(1)
+    assert (folder / "notebooks" / src).resolve() == report.resolve() == (folder / "notebooks" / href).resolve()
+    assert not Path(src).is_absolute()  # served by Jupyter from the notebook's folder
+    assert len(json.dumps(cell.outputs)) < 5_000 and "plotly" not in shown  # the file is shown, not copied in
+    saved = tmp_path / "saved.ipynb"
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb.metadata.pop("widgets", None)  # JupyterLab saves no widget state unless asked to
+    nbformat.write(nb, saved)
+    assert saved.stat().st_size < 400_000, f"the executed quickstart is {saved.stat().st_size:,} bytes"
 
 
 @pytest.mark.slow
