@@ -1,7 +1,8 @@
-"""Validation costs: a parquet output's schema from metadata vs reading it; a GX suite vs plain pandas.
+"""Validation costs: a parquet output's schema from metadata vs reading it; a suite vs plain pandas.
 
-Targets: inspecting a 1M-row parquet output at least 50x faster than reading it; a 6-expectation GX
-suite on 1M rows within 1.5x of the same checks written in pandas.
+Targets: inspecting a 1M-row parquet output at least 50x faster than reading it; a 6-expectation
+suite on 1M rows within 1.2x of the same checks written in pandas when evaluated natively (the
+default, ``checks_engine: auto``), within 1.5x through Great Expectations (``checks_engine: gx``).
 """
 
 from __future__ import annotations
@@ -52,16 +53,28 @@ def run(quick: bool = False) -> list[Row]:
     inspect = median_ms(lambda: inspect_output(folder), repeat)
     rows += compare(f"parquet schema, {n:,} rows", "pd.read_parquet (read it all)", read,
                     {"inspect_output (footer only)": inspect}, note=f"{read / inspect:.0f}x faster (target >= 50x)")
-    validate_frame(_frame(100), SUITE)  # GX import and context: once per process, not measured
-    for size in ([10_000] if quick else [1_000_000, 5_000_000]):
+    validate_frame(_frame(100), SUITE)  # imports, and GX's import and context: once per process, not measured
+    validate_frame(_frame(100), SUITE, engine="gx")
+    sizes = [10_000] if quick else [1_000_000, 5_000_000]
+    for size in sizes:
         df = _frame(size)
         assert _pandas_checks(df) and validate_frame(df, SUITE).success
+        assert validate_frame(df, SUITE).statistics["engines"] == {"native": 6, "gx": 0}
         plain = median_ms(lambda d=df: _pandas_checks(d), repeat)
-        gx = median_ms(lambda d=df: validate_frame(d, SUITE), repeat)
+        native = median_ms(lambda d=df: validate_frame(d, SUITE), repeat)
+        gx = median_ms(lambda d=df: validate_frame(d, SUITE, engine="gx"), repeat)
         bad = df.copy()
         bad.loc[::1000, "age"] = -1
-        failing = median_ms(lambda d=bad: validate_frame(d, SUITE), repeat)
-        rows += compare(f"6 expectations, {size:,} rows", "plain pandas checks", plain,
-                        {"GX suite (BOOLEAN_ONLY, passing)": gx, "GX suite, 1 failing (+ details pass)": failing},
-                        note="target: passing suite <= 1.5x")
+        native_failing = median_ms(lambda d=bad: validate_frame(d, SUITE), repeat)
+        failing = median_ms(lambda d=bad: validate_frame(d, SUITE, engine="gx"), repeat)
+        found = compare(f"6 expectations, {size:,} rows", "plain pandas checks", plain,
+                        {"native (checks_engine auto), passing": native, "native, 1 failing": native_failing,
+                         "GX suite (BOOLEAN_ONLY, passing)": gx, "GX suite, 1 failing (+ details pass)": failing},
+                        note="targets: native <= 1.2x, GX <= 1.5x")
+        if size == sizes[0]:
+            found[1].figure, found[1].today, found[1].target = (
+                "6 expectations on 1M rows, native / plain pandas", "(GX 2.85x)", "<= 1.2x")
+            found[3].figure, found[3].today, found[3].target = (
+                "6 expectations on 1M rows, GX path / plain pandas", "2.85x", "<= 1.5x")
+        rows += found
     return rows

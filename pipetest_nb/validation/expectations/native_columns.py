@@ -85,7 +85,7 @@ def between(df: pd.DataFrame, kw: dict[str, Any]) -> dict[str, Any]:
     dtype = column(df, kw["column"]).dtype
     if dtype not in (np.dtype("int64"), np.dtype("float64")):
         raise NotNative(f"GX compares a {dtype} column value by value")
-    return _on_domain(df, kw, lambda s: _between_mask(s, kw.get("min_value"), kw.get("max_value"),
+    return _on_domain(df, kw, lambda s: _between_mask(s.to_numpy(), kw.get("min_value"), kw.get("max_value"),
                                                       kw.get("strict_min"), kw.get("strict_max")))
 
 
