@@ -72,7 +72,7 @@ def run_child(job: StepJob, result_fd: int, deadline: float | None, go_fd: int |
     faulthandler.enable()  # a segfault prints the Python traceback into stderr.log
     if deadline is not None:  # show where the script was when its timeout hit
         faulthandler.dump_traceback_later(max(0.01, deadline - time.time() - 0.05), exit=False)
-    result = run_step(job)
+    result = run_step(job, restore=False)  # this process ends with the step: nothing to put back
     payload: dict[str, Any] = result.to_dict()
     payload["io"] = _own_io()
     data = json.dumps(payload, default=str).encode()

@@ -77,6 +77,11 @@ class Pump(threading.Thread):
 class ProcessLauncher(Launcher):
     """Runs each step in a process of its own; subclasses say how to start it and wait for it."""
 
+    #: Seconds before a step without a memory limit is first sampled: scanning the process table costs
+    #: milliseconds, more than a short step. Only where the step's orphans still have a reaper that
+    #: kills them (a pool worker), since a step killed before its first sample leaves none in ``seen``.
+    first_sample = 0.0
+
     def __init__(self) -> None:
         self._running: dict[str, Running] = {}
         self._lock = threading.Lock()
@@ -162,7 +167,8 @@ class ProcessLauncher(Launcher):
             _release(go_w)
             go_w = None
             deadline = getattr(handle, "deadline", None) or deadline
-            sampler = Sampler(handle.pid, running, deadline, stop_file, memory=job.memory)
+            sampler = Sampler(handle.pid, running, deadline, stop_file, memory=job.memory,
+                              first_sample=0.0 if job.memory else self.first_sample)
             sampler.start()
             end = self._wait(handle)
         except BaseException:

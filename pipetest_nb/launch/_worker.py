@@ -1,6 +1,6 @@
 """A warm pool worker: imports the heavy libraries once, then forks a fresh child for every step.
 
-It talks to its launcher over a Unix ``SOCK_SEQPACKET`` socket, one JSON message per packet:
+It talks to its launcher over a Unix ``SOCK_SEQPACKET`` socket, one JSON message per packet (``_wire``):
 
 * launcher -> worker: ``{"job": ..., "deadline": ..., "env": ..., "modules": [...]}`` with the step's
   stdout, stderr, result and start pipes attached as file descriptors (``SCM_RIGHTS``); or
@@ -14,7 +14,8 @@ A module whose import fails is left out, whatever it raises, and the worker carr
 (and after each preload) the worker's objects are frozen out of the garbage collector's reach
 (``gc.freeze``), so that a collection in a child does not touch, and so copy, every page it inherited.
 
-A child that ends normally tells the worker its exit code and resource use on a pipe of its own just
+Each step's child is forked ahead of it (``_spare``): forked once the last step has ended, while the
+launcher records it, it is handed the next job and its pipes. A child that ends normally tells the worker its exit code and resource use on a pipe of its own just
 before ``os._exit``, after it has closed its logs and killed what it started: the step's end is
 reported at once, and the kernel's tear-down of the child's inherited memory happens while the
 launcher records the step. A child that dies otherwise is waited for. The worker exits when the
@@ -25,7 +26,6 @@ next step.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import gc
 import importlib
@@ -34,29 +34,17 @@ import os
 import select
 import socket
 import sys
-from typing import Any, NoReturn
+from typing import Any
+
+from pipetest_nb.launch._spare import Spare
+from pipetest_nb.launch._wire import receive, send
 
 #: Run by ``python -c`` with the folder holding pipetest_nb, the socket's fd and the modules to
 #: preload as arguments.
 BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); "
              "from pipetest_nb.launch._worker import main; main()")
 DEFAULT_PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet")
-MAX_MESSAGE = 1 << 20
 _REASON_CHARS = 300
-
-
-def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
-    data = json.dumps(message).encode()
-    if fds:
-        socket.send_fds(sock, [data], fds)
-    else:
-        sock.send(data)
-
-
-def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """One message and the descriptors that came with it; ``(None, [])`` when the peer is gone."""
-    data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 8)
-    return (json.loads(data) if data else None), list(fds)
 
 
 def preload(modules: list[str] | tuple[str, ...], failed: dict[str, str] | None = None) -> dict[str, str]:
@@ -113,25 +101,52 @@ def main() -> None:
     become_subreaper()
     gc.freeze()
     send(sock, {"ready": os.getpid(), "failed": first})
-    while True:
-        try:
-            message, fds = receive(sock)
-        except OSError:
-            return
-        if message is None:
-            return
-        if "preload" in message:
-            answer = {"failed": preload(message["preload"], failed)}
-            gc.freeze()
-            if not _reply(sock, answer):
+    _serve(sock, failed, Spare(sock))
+
+
+def _serve(sock: socket.socket, failed: dict[str, str], spare: Spare | None) -> None:
+    """Answer the launcher until it goes away; ``spare`` is the child forked for the next step."""
+    ending: list[int] = []  # children that reported their end, left to the kernel's tear-down
+    try:
+        while True:
+            try:
+                message, fds = receive(sock)
+            except OSError:
                 return
-            continue
-        wanted = [*(message["job"].get("preload") or ()), *(message.get("modules") or ())]
-        if any(name not in sys.modules and name not in failed for name in wanted):
-            preload(wanted, failed)
-            gc.freeze()
-        if not _step(sock, message, fds):
-            return
+            if message is None:
+                return
+            _reap(ending)
+            wanted = message["preload"] if "preload" in message else [
+                *(message["job"].get("preload") or ()), *(message.get("modules") or ())]
+            new: dict[str, str] = {}
+            if any(name not in sys.modules and name not in failed for name in wanted):
+                if spare is not None:  # forked before these imports: it would lack them
+                    spare.discard()
+                    spare = None
+                new = preload(wanted, failed)
+                gc.freeze()
+            if "preload" in message:
+                spare = spare or Spare(sock)
+                if not _reply(sock, {"failed": new}):
+                    return
+                continue
+            spare = _step(sock, message, fds, spare, ending)
+            if spare is None:
+                return
+    finally:
+        if spare is not None:
+            spare.discard()
+        for pid in ending:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _reap(pids: list[int]) -> None:
+    for pid in list(pids):
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                continue
+        pids.remove(pid)
 
 
 def _reply(sock: socket.socket, message: dict[str, Any]) -> bool:
@@ -142,33 +157,37 @@ def _reply(sock: socket.socket, message: dict[str, Any]) -> bool:
     return True
 
 
-def _step(sock: socket.socket, message: dict[str, Any], fds: list[int]) -> bool:
-    """Fork the step's child, report its pid and its end; False once the launcher is gone."""
+def _step(sock: socket.socket, message: dict[str, Any], fds: list[int], spare: Spare | None,
+          ending: list[int]) -> Spare | None:
+    """Run one step in ``spare`` (or a child forked now), report its pid and its end, then fork the
+    next step's spare; that spare, or None once the launcher is gone.
+
+    The next spare is forked once the step has ended, not while it runs: a fork contends with the
+    running child's page faults on the memory they share, and stalls it. A child that reports its
+    end itself has killed all it started, and is left to finish exiting. One that does not is reaped,
+    and whatever it left behind is killed, before its end is reported."""
     from pipetest_nb.launch._tree import kill_leftovers
 
-    exit_r, exit_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(exit_r)
-        _run_forked(sock, message, fds, exit_w)
-    os.close(exit_w)
-    with contextlib.suppress(OSError):  # the child did it first, or is already gone
-        os.setpgid(pid, pid)
+    if spare is None or not spare.hand(message, fds):
+        spare = Spare(sock)  # the spare died, or had to go for new imports: a child of its own now
+        if not spare.hand(message, fds):
+            return None
     for f in fds:
         os.close(f)
-    alive = _reply(sock, {"pid": pid})
+    alive = _reply(sock, {"pid": spare.pid})
     try:
-        report = _exit_report(pid, exit_r)
+        report = _exit_report(spare.pid, spare.exit_r)
     finally:
-        os.close(exit_r)
-    if report is not None and alive:  # the child is in os._exit: say so now, reap it after
-        alive = _reply(sock, report)
-    _, status, usage = os.wait4(pid, 0)
-    kill_leftovers()  # orphans of a killed step, re-parented to this worker
-    if report is None and alive:
-        alive = _reply(sock, {"status": status, "cpu": usage.ru_utime + usage.ru_stime,
-                              "maxrss": usage.ru_maxrss * 1024})
-    return alive
+        os.close(spare.exit_r)
+    if report is not None:  # the child is in os._exit: say so now, reap it later
+        ending.append(spare.pid)
+        alive = alive and _reply(sock, report)
+    else:
+        _, status, usage = os.wait4(spare.pid, 0)
+        kill_leftovers()  # orphans of a killed step, re-parented to this worker
+        alive = alive and _reply(sock, {"status": status, "cpu": usage.ru_utime + usage.ru_stime,
+                                        "maxrss": usage.ru_maxrss * 1024})
+    return Spare(sock) if alive else None
 
 
 def _exit_report(pid: int, exit_r: int) -> dict[str, Any] | None:
@@ -191,28 +210,3 @@ def _exit_report(pid: int, exit_r: int) -> dict[str, Any] | None:
     if not isinstance(said, dict):
         return None
     return {"status": (int(said["code"]) & 0xFF) << 8, "cpu": said.get("cpu"), "maxrss": said.get("maxrss")}
-
-
-def _run_forked(sock: socket.socket, message: dict[str, Any], fds: list[int], exit_w: int) -> NoReturn:
-    try:
-        os.setpgid(0, 0)
-        sock.close()
-        out_w, err_w, res_w, go_r = fds
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        os.close(out_w)
-        os.close(err_w)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        atexit._clear()  # the worker's exit handlers are not the step's
-        os.environ.clear()
-        os.environ.update(message["env"])
-        if "numpy" in sys.modules:  # a fresh interpreter would seed numpy's global generator anew
-            sys.modules["numpy"].random.seed()
-        from pipetest_nb.launch._child import run_child
-        from pipetest_nb.launch.base import StepJob
-
-        run_child(StepJob(**message["job"]), res_w, message.get("deadline"), go_r, exit_fd=exit_w)
-    finally:
-        os._exit(70)

@@ -33,7 +33,8 @@ from pipetest_nb.exceptions import LaunchError
 from pipetest_nb.launch._child import PACKAGE_ROOT
 from pipetest_nb.launch._process import ProcessLauncher
 from pipetest_nb.launch._verdict import Exit
-from pipetest_nb.launch._worker import BOOTSTRAP, receive, send
+from pipetest_nb.launch._wire import receive, send
+from pipetest_nb.launch._worker import BOOTSTRAP
 from pipetest_nb.launch.base import StepJob
 
 
@@ -111,6 +112,7 @@ class PoolLauncher(ProcessLauncher):
     modules every worker imports before its first fork."""
 
     name = "pool"
+    first_sample = 0.05  # the worker reaps and kills what a killed step leaves behind
 
     def __init__(self, workers: int | None = None, preload: Iterable[str] = (), python: str | None = None):
         super().__init__()

@@ -22,7 +22,8 @@ The step's ``env`` is set in ``os.environ`` too. In both modes the working direc
 
 Everything the call changes in this process (``os.environ``, ``sys.path``, the working directory,
 ``sys.argv``, the modules imported from the script's folder) is put back afterwards, so that the
-in-process launcher leaves the notebook kernel as it found it.
+in-process launcher leaves the notebook kernel as it found it; a step process, which exits after the
+step, skips that (``restore=False``).
 """
 
 from __future__ import annotations
@@ -174,13 +175,14 @@ def main_keywords(main: Any) -> dict[str, Any]:
     return {"logger": functools.partial(print, flush=True)} if accepts else {}
 
 
-def run_step(job: StepJob, guard: Guard | None = None) -> ScriptResult:
-    """Run ``job``'s script here and now; never raises for anything the script does."""
+def run_step(job: StepJob, guard: Guard | None = None, restore: bool = True) -> ScriptResult:
+    """Run ``job``'s script here and now; never raises for anything the script does. ``restore=False``
+    in a process that exits after the step: what the step changes is not put back."""
     if not os.path.isfile(job.script):
         return script_not_found(job)
     start = time.perf_counter()
     try:
-        with _step_context(job):
+        with _step_context(job) if restore else _entered(step_call(job)):
             if guard is not None:
                 guard.arm()
             try:
@@ -240,13 +242,8 @@ def _step_context(job: StepJob) -> Iterator[None]:
     modules_before = set(sys.modules)
     script_dir = call.folder
     try:
-        os.environ.update(call.environ)
-        sys.path.insert(0, script_dir)
-        if call.mode == "cli":
-            sys.argv = call.argv
-        if call.workdir:
-            os.chdir(call.workdir)
-        yield
+        with _entered(call):
+            yield
     finally:
         if saved_cwd is not None:
             os.chdir(saved_cwd)
@@ -259,6 +256,18 @@ def _step_context(job: StepJob) -> Iterator[None]:
                 del sys.modules[name]
         if saved_module is not None:
             sys.modules[stem] = saved_module
+
+
+@contextmanager
+def _entered(call: StepCall) -> Iterator[None]:
+    """The step's environment, path, argv and working directory, set (and left so)."""
+    os.environ.update(call.environ)
+    sys.path.insert(0, call.folder)
+    if call.mode == "cli":
+        sys.argv = call.argv
+    if call.workdir:
+        os.chdir(call.workdir)
+    yield
 
 
 def _inside(path: str | None, folder: str) -> bool:
