@@ -37,7 +37,7 @@ def test_report_from_events_and_from_record_agree():
         assert report["execution_summary"]["success_rate"] == 0.75
         assert report["step_details"]["b"]["data_processed"] == {"input_size": 100, "output_size": 100}
         insights = report["performance_insights"]
-        assert insights["slowest_step"] == {"step": "b", "duration": 5.0}
+        assert insights["slowest_step"] == {"step": "b", "duration": 5.0, "script": 5.0, "check_time": None}
         assert insights["most_memory"]["step"] == "d"
         assert insights["critical_path"] == {"steps": ["a", "b", "d"], "duration": 7.0}
         assert insights["data_growth"]["d"]["ratio"] == 2.0

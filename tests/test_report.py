@@ -115,7 +115,8 @@ def test_every_section_present_root_failure_first(hostile_run):
 def test_tables_carry_metrics_and_edge_failures(hostile_run):
     _, page, report = hostile_run
     steps = page[page.find('<section id="steps"'):page.find('<section id="edges"')]
-    for header in ("duration", "peak memory", "CPU", "rows in", "rows out", "input size", "output size"):
+    for header in ("total", "script", "edge checks", "peak memory", "CPU", "rows in", "rows out", "input size",
+                   "output size"):
         assert f"<th>{header}</th>" in steps
     assert report["steps"]["a"]["rows_out"] == 20 and report["steps"]["b"]["rows_in"] == 20
     assert "<h3>Warnings</h3>" in steps and "the step wrote nothing to output &#x27;notes&#x27;" in steps

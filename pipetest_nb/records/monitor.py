@@ -41,8 +41,11 @@ class StepMetrics:
 
     @property
     def total(self) -> float | None:
-        """The step's time as the timeline shows it (``elapsed``), else its script's (old records)."""
-        return self.elapsed if self.elapsed is not None else self.duration
+        """The step's time as the timeline shows it (``elapsed``), never less than its script and checks."""
+        parts = (self.duration or 0.0) + (self.check_time or 0.0) if self.duration is not None else None
+        if self.elapsed is None or parts is None:
+            return self.elapsed if parts is None else parts
+        return max(self.elapsed, parts)
 
     @classmethod
     def from_dict(cls, step: str, data: dict[str, Any], status: str, started: float | None,
@@ -148,8 +151,6 @@ class PipelineMonitor:
             "step_details": {
                 name: {
                     "duration": m.duration,
-                    "check_time": m.check_time,
-                    "elapsed": m.elapsed,
                     "status": m.status,
                     "memory_usage": m.memory_usage,
                     "cpu_usage": m.cpu_usage,
@@ -170,6 +171,9 @@ class PipelineMonitor:
             self.active_pipelines[event.run_id].dependencies = event.data.get("plan", {}).get("dependencies", {})
         elif event.kind == EventKind.STEP_STARTED:
             self.start_step_monitoring(event.run_id, event.step)
+            if event.run_id in self.active_pipelines:  # the event's time, as the record keeps it
+                self.active_pipelines[event.run_id].step_metrics[event.step].start_time = datetime.fromtimestamp(
+                    event.time)
         elif event.kind == EventKind.STEP_FINISHED and event.run_id in self.active_pipelines:
             pipeline = self.active_pipelines[event.run_id]
             before = pipeline.step_metrics.get(event.step)

@@ -48,6 +48,8 @@ def run_folder(value: str, workspace: str) -> Path:
     by_id = Path(workspace) / "runs" / value
     if "/" not in value and by_id.is_dir():
         return by_id
+    if given.is_dir():  # a folder of another shape: the command says what it lacks
+        return given
     runs_dir = Path(workspace) / "runs"
     ids = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
     hint = did_you_mean(value, ids, cutoff=0.5) if ids else None
