@@ -93,6 +93,7 @@ class StepEntry(TypedDict, total=False):
     blocked_by: str
     cached_from: str
     cache_key: str
+    remote_inputs: dict[str, dict[str, Any]]  # input -> the URL (no credentials), cache key, ETag, version it read
     pid: int
     pgid: int
     pid_create_time: float
@@ -193,7 +194,7 @@ _STEP_FIELDS: dict[str, tuple[type, ...]] = {
     "error_message": (str, _NONE), "exception_type": (str, _NONE), "traceback": (str, _NONE),
     "warnings": (list, _NONE), "blocked_by": (str, _NONE), "cached_from": (str, _NONE),
     "pid": (int, _NONE), "pgid": (int, _NONE), "pid_create_time": (*_NUM, _NONE),
-    "output_checks": (list, _NONE), "data_validation_report": (dict, _NONE),
+    "output_checks": (list, _NONE), "data_validation_report": (dict, _NONE), "remote_inputs": (dict, _NONE),
 }
 _EDGE_FIELDS: dict[str, tuple[type, ...]] = {
     "source": (str, _NONE), "target": (str, _NONE), "state": (str,), "compatibility": (dict, _NONE),

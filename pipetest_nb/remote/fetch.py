@@ -25,7 +25,7 @@ from pipetest_nb.remote.filesystems import filesystem, protocol
 from pipetest_nb.spec.urls import redacted
 
 WORKERS = 16
-TRIES = 4  # per object, for throttling and dropped connections; waits 0.25, 0.5, 1 s between
+TRIES = 3  # per object, for throttling and dropped connections (each try retried by botocore too); waits 0.25, 0.5 s
 
 
 @dataclass(frozen=True)

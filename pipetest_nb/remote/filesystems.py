@@ -28,7 +28,9 @@ def _options(proto: str) -> dict[str, Any]:
     fresh listings (a changed object must be seen)."""
     if proto not in ("s3", "s3a"):
         return {}
-    options: dict[str, Any] = {"use_listings_cache": False}
+    options: dict[str, Any] = {"use_listings_cache": False,
+                               "config_kwargs": {"connect_timeout": 5, "read_timeout": 60,
+                                                 "retries": {"max_attempts": 2, "mode": "standard"}}}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         options["client_kwargs"] = {"endpoint_url": endpoint}
@@ -57,5 +59,7 @@ def filesystem(url: str) -> tuple[Any, str]:
             except ValueError as exc:
                 raise RemoteDataError(url, f"unknown kind of URL ({exc})", "use s3://, gs://, https:// or file://"
                                       ) from None
+            if hasattr(fs, "retries"):
+                fs.retries = 2  # s3fs's own retries of throttling; pipetest retries each object too (fetch.TRIES)
             _FILESYSTEMS[key] = fs
     return fs, fs._strip_protocol(url)

@@ -144,3 +144,76 @@ class StallingProxy:
         for s in self._sockets:
             with contextlib.suppress(OSError):
                 s.close()
+
+
+class ThrottlingServer:
+    """An S3 endpoint that answers every request 503 SlowDown, as S3 does under load; counts the requests."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.count = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def _slow_down(self) -> None:
+                owner.count += 1
+                body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                        b"<Message>Please reduce your request rate.</Message></Error>")
+                self.send_response(503)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = _slow_down
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def locked_server() -> Iterator[tuple[str, dict[str, str]]]:
+    """A second moto server, in a process of its own, that checks IAM: a bucket with an object, and the keys of
+    a user with no permission at all. Its first four actions (making those) are not checked."""
+    import subprocess
+    import sys
+    import time
+
+    import boto3
+
+    port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"}
+    child = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and child.poll() is None, "moto's server did not start"
+                time.sleep(0.1)
+        admin = {"endpoint_url": url, "region_name": "us-east-1", "aws_access_key_id": "admin",
+                 "aws_secret_access_key": "admin"}
+        iam = boto3.client("iam", **admin)
+        iam.create_user(UserName="reader")
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        s3 = boto3.client("s3", **admin)
+        s3.create_bucket(Bucket="pipetest-locked")
+        s3.put_object(Bucket="pipetest-locked", Key="raw/a.csv", Body=b"id\n1\n")
+        yield url, {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    finally:
+        child.kill()
+        child.wait(10)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BUCKET, S3Server, StallingProxy
+from conftest import BUCKET, S3Server, StallingProxy, ThrottlingServer, aws_env
 
 from pipetest_nb.engine.options import RunOptions
 from pipetest_nb.engine.start import run_selected, start_run
@@ -179,3 +179,44 @@ def test_without_the_s3_extra_an_s3_input_says_what_to_install(project: Path) ->
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert "RemoteDataError" in last and "pip install 'pipetest_nb[s3]'" in last and f"s3://{BUCKET}/raw/" in last
+
+
+def test_denied_access_is_its_own_error(locked_server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pipetest_nb.remote.errors import RemoteDataError
+    from pipetest_nb.remote.inputs import fetch_inputs
+
+    url, keys = locked_server
+    aws_env(monkeypatch, url, tmp_path, keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"])
+    for where in ("s3://pipetest-locked/raw/a.csv", "s3://pipetest-locked/raw/"):
+        with pytest.raises(RemoteDataError) as caught:
+            fetch_inputs({"raw": where}, tmp_path / "cache", progress=False)
+        assert str(caught.value).startswith(f"{where}: access denied; check the credentials")
+        assert keys["AWS_SECRET_ACCESS_KEY"] not in str(caught.value)
+
+
+def test_throttling_is_retried_a_bounded_number_of_times_then_said(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    from pipetest_nb.remote.errors import RemoteDataError
+    from pipetest_nb.remote.inputs import fetch_inputs
+
+    server = ThrottlingServer()
+    try:
+        aws_env(monkeypatch, server.url, tmp_path)
+        with pytest.raises(RemoteDataError, match=r"^s3://pipetest-data/raw/a.csv: throttled by the server "
+                                                  r"\(after 3 tries\)"):
+            fetch_inputs({"raw": f"s3://{BUCKET}/raw/a.csv"}, tmp_path / "cache", progress=False)
+    finally:
+        server.close()
+    assert 3 <= server.count <= 30  # retried, and not forever
+
+
+def test_an_unreachable_endpoint_is_a_network_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from conftest import free_port
+
+    from pipetest_nb.remote.errors import RemoteDataError
+    from pipetest_nb.remote.inputs import fetch_inputs
+
+    aws_env(monkeypatch, f"http://127.0.0.1:{free_port()}", tmp_path)
+    with pytest.raises(RemoteDataError, match=r"network error \(after 3 tries\).*check the connection and "
+                                              "AWS_ENDPOINT_URL"):
+        fetch_inputs({"raw": f"s3://{BUCKET}/raw/a.csv"}, tmp_path / "cache", progress=False)
