@@ -22,6 +22,7 @@ from pipetest_nb.imports import third_party_imports
 from pipetest_nb.launch import PoolLauncher, StepJob
 from pipetest_nb.records.record import load_record, read_events
 from pipetest_nb.spec.model import PipelineDAG
+from pipetest_nb.views.cli.printing import print_run_summary
 
 #: The first lines of each step script: what was imported before the script's own imports ran.
 OBSERVER = """
@@ -99,7 +100,7 @@ def _pipeline(tmp_path: Path, missing: str) -> PipelineDAG:
     return PipelineDAG.load(path)
 
 
-def test_a_pool_run_preloads_what_its_scripts_import_and_records_the_start_up_apart(tmp_path):
+def test_a_pool_run_preloads_what_its_scripts_import_and_records_the_start_up_apart(tmp_path, capsys):
     missing = f"pipetest_absent_{uuid.uuid4().hex[:8]}"
     dag = _pipeline(tmp_path, missing)
     with warnings.catch_warnings(record=True) as caught:
@@ -129,6 +130,9 @@ def test_a_pool_run_preloads_what_its_scripts_import_and_records_the_start_up_ap
     first = record.steps["first"]  # the first step began once the workers were up: its span excludes them
     assert first["started_at"] >= started[0]["time"]
     assert first["metrics"]["duration"] <= first["finished_at"] - first["started_at"]
+    print_run_summary(record.data)  # the command line's end-of-run summary says it apart too
+    shown = capsys.readouterr().out
+    assert "Pool workers started before the steps:" in shown and f"could not preload {missing}" in shown
 
     with warnings.catch_warnings(record=True) as again:  # the next run finds the workers warm
         warnings.simplefilter("always")

@@ -35,6 +35,7 @@ def print_run_summary(record: dict) -> None:
                      format_bytes(metrics.get("peak_rss")), step.get("error_type") or ""))
     print(format_table(["step", "status", "total", "script", "edge checks", "peak memory", "error"], rows))
     print_warnings(record)
+    print_worker_starts(record)
     root = record.get("root_failure")
     if root:
         print(f"\nRoot failure: step '{root['step']}' ({root.get('error_type')}):")
@@ -66,6 +67,16 @@ def print_warnings(record: dict) -> None:
         print(f"  {name}: {lines[0]}")
         for line in lines[1:]:
             print(f"    {line}")
+
+
+def print_worker_starts(record: dict) -> None:
+    """The warm workers started before the steps (not part of any step's time), and imports that failed."""
+    for start in record.get("worker_starts") or []:
+        modules = ", ".join(start.get("preloaded") or []) or "no modules of the pipeline's"
+        print(f"\nPool workers started before the steps: {start.get('workers')} in "
+              f"{format_duration(start.get('seconds'))} (preloaded {modules})")
+        for name, why in (start.get("failed") or {}).items():
+            print(f"  could not preload {name}: {why}")
 
 
 def print_step_event(event: Any) -> None:
