@@ -20,7 +20,6 @@ from pipetest_nb.views.notebook.layout import (
 pytestmark = pytest.mark.browser
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "pipetest_nb" / "examples" / "churn" / "pipeline.yaml"
-ALL_POINTS = ".js-plotly-plot .main-svg path.point"
 STATUSES = {"load": "succeeded", "preprocess": "failed", "profile": "running"}
 EDGE_STATES = {("load.raw_data", "preprocess.DATA"): "failed", ("load.raw_data", "profile.DATA"): "passed"}
 
@@ -73,14 +72,17 @@ def test_graph_draws_colours_and_follows_clicks(voila, offline_page):
     page.wait_for_function(f"document.querySelectorAll({nodes!r}).length === {len(model.steps)}",
                            timeout=30_000)
 
-    assert page.locator(ALL_POINTS).count() == len(model.steps) + len(model.data_edges)
+    assert page.locator(nodes).count() == len(model.steps)
+    assert page.locator(edge_marks).count() == len(model.data_edges)
     expected_nodes = [rgb(STATUS_COLORS[STATUSES.get(s, "pending")]) for s in model.steps]
     assert fills(page, nodes) == expected_nodes
     expected_edges = [rgb(EDGE_COLORS[EDGE_STATES.get(e, "unchecked")]) for e in model.data_edges]
     assert fills(page, edge_marks) == expected_edges
-    legend = page.eval_on_selector_all(".js-plotly-plot .legend .traces", "els => els.map(e => e.textContent)")
-    assert legend == ["edges", "ordering only", "unchecked", "passed", "warned", "failed",
-                      "step status", *STATUS_COLORS]
+    legends = [page.eval_on_selector_all(f".js-plotly-plot .{key} .traces", "els => els.map(e => e.textContent)")
+               for key in ("legend", "legend2")]
+    assert legends == [["ordering only", "unchecked", "passed", "warned", "failed"], [*STATUS_COLORS]]
+    titles = [page.eval_on_selector(f".js-plotly-plot .{key}", "e => e.textContent") for key in ("legend", "legend2")]
+    assert titles[0].startswith("edges") and titles[1].startswith("steps")
     offline_page.screenshot("graph-statuses")
 
     # a click in the page reaches the kernel, and the kernel's restyle comes back to the page

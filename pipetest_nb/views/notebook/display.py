@@ -44,12 +44,13 @@ _LOOKALIKES = frozenset({"", "none", "null", "nan", "nat", "<na>", "inf", "+inf"
 def dag_figure(plan_or_dag: PipelineExecutionPlan | PipelineDAG, statuses: dict[str, str] | None = None,
                edge_states: dict[tuple[str, str], str] | None = None,
                info: dict[str, dict[str, Any]] | None = None,
-               marks: dict[str, dict[str, str]] | None = None) -> go.Figure:
+               marks: dict[str, dict[str, str]] | None = None, width: float | None = None) -> go.Figure:
     """A static plotly figure of the pipeline, optionally coloured by statuses and edge states, with
-    ``marks`` (``{"suspect": {step: why}, "changed": {...}}``) ringed."""
+    ``marks`` (``{"suspect": {step: why}, "changed": {...}}``) ringed; its labels fit a figure
+    ``width`` px wide or wider (default: the narrowest the debugger draws)."""
     import plotly.graph_objects as go
 
-    model = build_model(plan_or_dag)
+    model = build_model(plan_or_dag, width)
     statuses = {s: (statuses or {}).get(s, StepStatus.PENDING) for s in model.steps}
     edge_states = {e: (edge_states or {}).get(e, EdgeState.UNCHECKED) for e in model.data_edges}
     info = {s: dict((info or {}).get(s, {})) for s in model.steps}

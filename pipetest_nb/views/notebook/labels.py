@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 #: Advance widths of Arial (and the metric-compatible Liberation Sans and Helvetica) per 1000 em,
@@ -33,6 +33,7 @@ LINE_HEIGHT = 1.3 * FONT_SIZE  # plotly's line spacing
 SAFETY = 1.08  # fonts render a little wider than their advance widths at small sizes
 MIN_PLOT_WIDTH = 464.0  # the debugger keeps its graph at least 480 px wide
 NODE_SIZE = 22.0  # marker diameter, px
+EDGE_MARK_SIZE = 9.0  # the diamond on an edge, px
 _TEXT_GAP = 3.0  # plotly's gap between a marker and its text
 #: px above the top step and below the bottom one for a label of two lines and a duration
 LABEL_ROOM = NODE_SIZE / 2 + _TEXT_GAP + 3 * LINE_HEIGHT + 2
@@ -120,42 +121,57 @@ class _Grid:
 
 
 def fit(names: dict[str, str], centres: dict[str, tuple[float, float]], width: float,
-        height: float, room: float) -> dict[str, Label]:
+        height: float, room: float, marks: Sequence[tuple[float, float]] = ()) -> dict[str, Label]:
     """A label for each step (``names``: the text to show, ``centres``: its marker's centre in px)
-    such that no two overlap, none covers a marker and all stay inside ``width`` x ``height``;
-    ``room`` is the width a label may take without crowding the next layer's."""
-    grid = _Grid()
+    such that no two overlap, none covers a step's marker and all stay inside ``width`` x ``height``;
+    ``room`` is the width a label may take without crowding the next layer's. A label keeps off the
+    edges' markers (``marks``) unless that would cost it part of its name."""
+    core, strict = _Grid(), _Grid()  # labels and steps; those and the edges' markers
     half = NODE_SIZE / 2 + 1  # the marker with its selection outline
     for x, y in centres.values():
-        grid.add(Box(x - half, y - half, x + half, y + half))
-    wall = Box(0, 0, width, height)
+        for grid in (core, strict):
+            grid.add(Box(x - half, y - half, x + half, y + half))
+    for x, y in marks:
+        strict.add(Box(x - EDGE_MARK_SIZE / 2, y - EDGE_MARK_SIZE / 2, x + EDGE_MARK_SIZE / 2, y + EDGE_MARK_SIZE / 2))
 
-    def fits(box: Box) -> bool:
-        inside = box.left >= wall.left and box.right <= wall.right and box.top >= 0 and box.bottom <= height
-        return inside and grid.free(box)
+    def fitter(grid: _Grid) -> Callable[[Box], bool]:
+        return lambda box: (box.left >= 0 and box.right <= width and box.top >= 0 and box.bottom <= height
+                            and grid.free(box))
 
     labels: dict[str, Label] = {}
     for step in sorted(centres, key=lambda s: (centres[s][0], centres[s][1])):
         x, y = centres[step]
-        chosen = _first_fit(names[step], x, y, fits, room)
+        forms = candidates(names[step], room)
+        chosen = (_whole(forms, x, y, fitter(strict)) or _whole(forms, x, y, fitter(core))
+                  or _shortened(names[step], x, y, fitter(core)))
         if chosen is None:
             labels[step] = Label("", "bottom center", 0)
             continue
         lines, below, box = chosen
-        grid.add(box)
+        core.add(box)
+        strict.add(box)
         labels[step] = Label("<br>".join(html.escape(line) for line in lines),
                              "bottom center" if below else "top center", len(lines))
     return labels
 
 
-def _first_fit(name: str, x: float, y: float, fits, room: float) -> tuple[list[str], bool, Box] | None:
-    for lines in candidates(name, room):
+Fit = tuple[list[str], bool, Box]  # the lines, below the marker (else above), the box
+
+
+def _whole(forms: list[list[str]], x: float, y: float, fits: Callable[[Box], bool]) -> Fit | None:
+    """The first form of the whole name that fits below, else above, the marker."""
+    for lines in forms:
         for below in (True, False):
             box = _box(x, y, lines, below)
             if fits(box):
                 return lines, below, box
-    best: tuple[int, list[str], bool, Box] | None = None
-    for below in (True, False):  # the longest prefix that fits, by bisection (a shorter one is narrower)
+    return None
+
+
+def _shortened(name: str, x: float, y: float, fits: Callable[[Box], bool]) -> Fit | None:
+    """The longest prefix of the name (with "…") that fits, by bisection: a shorter one is narrower."""
+    best: tuple[int, Fit] | None = None
+    for below in (True, False):
         low, high = _MIN_CHARS, len(name) - 1
         while low <= high:
             mid = (low + high) // 2
@@ -163,8 +179,8 @@ def _first_fit(name: str, x: float, y: float, fits, room: float) -> tuple[list[s
             box = _box(x, y, lines, below)
             if fits(box):
                 if best is None or mid > best[0]:
-                    best = (mid, lines, below, box)
+                    best = (mid, (lines, below, box))
                 low = mid + 1
             else:
                 high = mid - 1
-    return None if best is None else best[1:]
+    return None if best is None else best[1]

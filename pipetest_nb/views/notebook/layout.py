@@ -19,6 +19,7 @@ from pipetest_nb.events import EdgeState, StepStatus
 from pipetest_nb.text import format_bytes, format_duration
 from pipetest_nb.views.notebook import labels as label_fit
 from pipetest_nb.views.notebook.labels import (
+    EDGE_MARK_SIZE,
     FONT_FAMILY,
     FONT_SIZE,
     LABEL_ROOM,
@@ -82,6 +83,7 @@ _MIN_HEIGHT = 120.0  # px of plot for the smallest pipelines
 _FAN = 12.0  # px between parallel edges of one pair of steps
 _TITLE_HEIGHT = 26
 _LEGEND_ROW = 22
+_LEGEND_FONT = 10
 _MARGIN = 8
 
 
@@ -136,9 +138,10 @@ def as_plan(plan_or_dag: PipelineExecutionPlan | PipelineDAG) -> PipelineExecuti
     return PipelineDAGResolver(plan_or_dag).create_execution_plan()  # type: ignore[arg-type]
 
 
-def build_model(plan_or_dag: PipelineExecutionPlan | PipelineDAG) -> GraphModel:
+def build_model(plan_or_dag: PipelineExecutionPlan | PipelineDAG, width: float | None = None) -> GraphModel:
     """Lay the plan out: x is the generation, the order within a generation keeps crossings few, and
-    every step gets a label that fits."""
+    every step gets a label that fits a figure ``width`` px wide or wider (default: the narrowest
+    the debugger draws)."""
     plan = as_plan(plan_or_dag)
     steps = list(plan.execution_order)
     known = set(steps)
@@ -165,7 +168,7 @@ def build_model(plan_or_dag: PipelineExecutionPlan | PipelineDAG) -> GraphModel:
                        layers=len(layers) or 1, height=height, external=external)
     bends = {k: [(float(x), -(y + shift)) for x, y in v] for k, v in placement.bends.items()}
     _route_edges(model, bends)
-    _label(model)
+    fit_labels(model, width)
     return model
 
 
@@ -187,11 +190,15 @@ def _route_edges(model: GraphModel, bends: dict[tuple[str, str], list[tuple[floa
     model.ordering_paths = [path(a, b, 0.0) for a, b in model.ordering_edges]
 
 
-def _label(model: GraphModel) -> None:
-    pitch = MIN_PLOT_WIDTH / model.layers
+def fit_labels(model: GraphModel, width: float | None = None) -> float:
+    """Fit the labels (``model.labels``) to a figure ``width`` px wide or wider; the plot width used."""
+    plot = MIN_PLOT_WIDTH if width is None else max(float(width) - 2 * _MARGIN, 2 * NODE_SIZE)
+    pitch = plot / model.layers
     centres = {s: ((x + 0.5) * pitch, -y) for s, (x, y) in model.pos.items()}
+    marks = [((x + 0.5) * pitch, -y) for x, y in (midpoint(p) for p in model.edge_paths.values())]
     names = {s: f"{s} (external)" if s in model.external else s for s in model.steps}
-    model.labels = label_fit.fit(names, centres, MIN_PLOT_WIDTH, model.height, pitch - NODE_SIZE / 2)
+    model.labels = label_fit.fit(names, centres, plot, model.height, pitch - NODE_SIZE / 2, marks)
+    return plot
 
 
 def midpoint(path: tuple[list[float], list[float]]) -> tuple[float, float]:
@@ -317,7 +324,7 @@ def _edge_traces(model: GraphModel, edge_states: Mapping[Edge, str]) -> list[dic
     data.append(dict(
         type="scatter", uid=EDGE_MARK_UID, x=[m[0] for m in mids] or [None], y=[m[1] for m in mids] or [None],
         mode="markers", showlegend=False, name="edge checks",
-        marker=dict(symbol="diamond", size=9, color=[EDGE_CODE[edge_states[e]] for e in model.data_edges],
+        marker=dict(symbol="diamond", size=EDGE_MARK_SIZE, color=[EDGE_CODE[edge_states[e]] for e in model.data_edges],
                     **_discrete_scale([EDGE_COLORS[s] for s in EdgeState.ALL]),
                     line=dict(width=[1] * len(mids), color="#333333")),
         hovertext=[edge_hover(e, edge_states[e]) for e in model.data_edges],
@@ -358,9 +365,9 @@ def figure_spec(model: GraphModel, statuses: Mapping[str, str], edge_states: Map
 
 def _legend_rows(names: list[str], title: str) -> int:
     """Rows a horizontal legend takes at ``MIN_PLOT_WIDTH``: each entry is its symbol and its name."""
-    rows, used = 1, label_fit.text_width(title) + 10
+    rows, used = 1, label_fit.text_width(title, _LEGEND_FONT) + 10
     for name in names:
-        entry = 40 + label_fit.text_width(name)
+        entry = 40 + label_fit.text_width(name, _LEGEND_FONT)
         if used + entry > MIN_PLOT_WIDTH:
             rows, used = rows + 1, 0.0
         used += entry
@@ -379,7 +386,8 @@ def _layout(model: GraphModel) -> dict[str, Any]:
     top = tops[-1] + 4
     height = int(round(model.height + top + _MARGIN))
     legends = {key: dict(orientation="h", x=0, xanchor="left", y=1 - at / height, yanchor="top", yref="container",
-                         title=dict(text=title), font=dict(size=FONT_SIZE), itemclick=False, itemdoubleclick=False)
+                         title=dict(text=title), font=dict(size=_LEGEND_FONT), itemclick=False,
+                         itemdoubleclick=False)
                for (key, title, _), at in zip(_LEGENDS, tops, strict=False)}
     return dict(
         title=dict(text=model.name, x=0, xref="paper", y=1, yref="container", yanchor="top",

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from pipetest_nb.session import Session
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "typesetMath": False}
+#: The DAG is never drawn narrower (a narrower page scrolls it): its labels are fitted to this width.
+REPORT_FIGURE_WIDTH = 760
 #: The step counts the summary always shows; the other statuses only when a step has them.
 _ALWAYS_COUNTED = ("succeeded", "failed", "skipped", "cached")
 _COUNTED = ("succeeded", "failed", "skipped", "cached", "blocked", "interrupted", "pending")
@@ -58,7 +60,7 @@ def render_html(report: dict[str, Any], plan: dict[str, Any]) -> str:
     return render(
         "report.html", report=report, name=name, steps=steps, edges=_edges(report), root=_root(report),
         colors={**EDGE_COLORS, **STATUS_COLORS}, plotly_js=plotly.offline.get_plotlyjs(),
-        dag_figure=_figure_html(_dag_figure(report, plan, name), "pipetest-dag"),
+        dag_figure=_figure_html(_dag_figure(report, plan, name), "pipetest-dag", REPORT_FIGURE_WIDTH),
         timeline_figure=_figure_html(_timeline_figure(report), "pipetest-timeline"),
         counts=[(s, counts.get(s, 0)) for s in _COUNTED if counts.get(s) or s in _ALWAYS_COUNTED],
         started=_when(report.get("started_at")), insights=_insights(report), settings=_settings(report),
@@ -158,7 +160,7 @@ def _dag_figure(report: dict[str, Any], plan: dict[str, Any], name: str) -> Any:
     edge_states = {(e["source"], e["target"]): e["state"] for e in report.get("edges") or [] if e["target"]}
     info = {n: {k: s[k] for k in ("duration", "peak_rss", "rows_in", "rows_out") if s.get(k) is not None}
             for n, s in steps.items()}
-    return dag_figure(plan_view, statuses, edge_states, info)
+    return dag_figure(plan_view, statuses, edge_states, info, width=REPORT_FIGURE_WIDTH)
 
 
 def _timeline_figure(report: dict[str, Any]) -> Any:
@@ -208,13 +210,15 @@ def _add_check_bars(figure: Any, steps: dict[str, Any], origin: float) -> None:
                    for n in checked], hovertemplate="%{hovertext}<extra></extra>")
 
 
-def _figure_html(figure: Any, div_id: str) -> str:
-    """A plotly figure drawn by the inlined plotly.js; the JSON is made safe inside ``<script>``."""
+def _figure_html(figure: Any, div_id: str, min_width: int | None = None) -> str:
+    """A plotly figure drawn by the inlined plotly.js, at least ``min_width`` px wide (its container
+    scrolls); the JSON is made safe inside ``<script>``."""
     import plotly.io
 
     payload = _script_safe(plotly.io.to_json(figure, remove_uids=False))  # keep the graph's trace uids
     config = _script_safe(json.dumps(_PLOT_CONFIG))
-    return (f'<div id="{div_id}" class="plot"></div><script type="text/javascript">'
+    style = f' style="min-width:{min_width}px"' if min_width else ""
+    return (f'<div style="overflow-x:auto"><div id="{div_id}" class="plot"{style}></div></div><script type="text/javascript">'
             f"(function(){{var f={payload};Plotly.newPlot({json.dumps(div_id)},f.data,f.layout,{config});}})();"
             "</script>")
 
