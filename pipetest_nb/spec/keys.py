@@ -123,7 +123,8 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
             "the DAG", required=True, section="step"),
         Key("edges", "edges", "settings of data edges: the suite checked on them and what a failure does",
             section="edge"),
-        Key("preload", "strings", "modules the warm worker pool imports once, before any step"),
+        Key("preload", "strings", "modules the warm worker pool imports once, before any step (the "
+            "third-party modules the scripts import at module level are preloaded without it)"),
     )),
     Section("defaults", "`defaults`", (_TIMEOUT, _ISOLATION, _ON_ERROR, _RETRIES, _MEMORY, _MODE, _ENV, Key(
         "checks_engine", "choice", "what evaluates the suites' expectations: `auto` (native where supported, "
