@@ -240,3 +240,89 @@ def test_ctrl_c_in_run_all_kills_the_step_and_leaves_the_session_usable(tmp_path
             assert time.time() < deadline, "the step outlived Ctrl-C"
             time.sleep(0.05)
         assert session.next_step() == "slow"  # usable right away
+
+
+#: A long run of in-process no-op steps, new (``new``) or reopened (a run folder), that reports each
+#: step_finished event on stdout: the engine announces an event only once it is written to the log.
+NO_OP_RUNNER = """
+import sys
+from pipetest_nb.events import EventKind
+from pipetest_nb.session import Session
+
+def report(event):
+    if event.kind == EventKind.STEP_FINISHED:
+        print(event.step, flush=True)
+
+options = {"progress": False, "isolation": "inprocess", "cache": False}
+if sys.argv[3] == "new":
+    session = Session(sys.argv[1], sys.argv[2], **options)
+else:
+    session = Session.open(sys.argv[3], **options)
+print(session.run_dir, flush=True)
+session.events.subscribe(report)
+session.run_all()
+"""
+
+
+def run_files(run_dir: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of a run folder with its bytes and mtime: what 'unchanged' means."""
+    return {str(p.relative_to(run_dir)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def kill_after_some_steps(pipeline: Path, workspace: Path, run: str, delay: float) -> tuple[Path, list[str]]:
+    """Start NO_OP_RUNNER, SIGKILL it ``delay`` seconds after its first reported step; the run folder and
+    every step it reported finished (all printed before it died)."""
+    runner = subprocess.Popen([sys.executable, "-c", NO_OP_RUNNER, str(pipeline), str(workspace), run],
+                              stdout=subprocess.PIPE)
+    run_dir = Path(runner.stdout.readline().decode().strip())
+    lines: list[bytes] = []
+    first = threading.Event()
+
+    def read() -> None:
+        for line in runner.stdout:
+            lines.append(line)
+            first.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert first.wait(60), "the runner reported no finished step"
+        time.sleep(delay)
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+    reader.join(10)
+    runner.stdout.close()
+    return run_dir, [line.decode().strip() for line in lines if line.endswith(b"\n")]
+
+
+@pytest.mark.slow
+def test_a_long_no_op_run_killed_again_and_again_keeps_every_step_it_reported(tmp_path):
+    steps = 2000
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "noop.py").write_text("def main(input_paths, output_paths, environ_vars, job_args):\n    pass\n")
+    spec = {f"s{i}": {"script": "noop.py", **({"depends_on": [f"s{i - 1}"]} if i else {})} for i in range(steps)}
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump({"name": "noops", "steps": spec}))
+    rng = random.Random(20261202)
+    reported: dict[str, int] = {}  # step -> its attempts once reported finished
+    run = "new"
+    for kill in range(4):
+        run_dir, finished = kill_after_some_steps(folder / "pipeline.yaml", tmp_path / "ws", run,
+                                                  rng.uniform(0.05, 0.6))
+        run = str(run_dir)
+        assert finished, f"kill {kill}: no step finished between the first report and the kill"
+        assert not set(finished) & set(reported), f"kill {kill}: a step that had finished ran again"
+        files = run_files(run_dir)
+        record = load_record(run_dir)
+        reported.update({s: record.steps[s].get("attempts") for s in finished})
+        lost = [s for s in reported if record.step_status(s) != StepStatus.SUCCEEDED]
+        assert not lost, f"kill {kill}: {len(lost)} steps reported finished are not in the record: {lost[:5]}"
+        again = [s for s, attempts in reported.items() if record.steps[s].get("attempts") != attempts]
+        assert not again, f"kill {kill}: steps that had finished ran again: {again[:5]}"
+        assert [r.run_id for r in Workspace(tmp_path / "ws").runs()] == [run_dir.name]
+        Session.open(run_dir, progress=False).close()  # opened and closed: nothing ran
+        assert run_files(run_dir) == files, f"kill {kill}: reading the run changed it"
+    assert len(reported) < steps, "the run ended before the last kill: nothing was killed mid-run"
+    print(f"4 kills of a {steps}-step no-op run: {len(reported)} steps reported finished, all recorded")
