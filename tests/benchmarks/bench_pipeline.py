@@ -176,6 +176,36 @@ def _demo(quick: bool) -> list[Row]:
                                                                  "pipetest inprocess, edge checks off")})[1:]]
 
 
+def _demo_checks(quick: bool) -> list[Row]:
+    """What the edge checks add to the demo: checks on / off in a warm process, and in fresh
+    ``pipetest run`` processes (imports included); runs interleaved, medians."""
+    from pipetest_nb.demo import copy_demo
+
+    root = Path(tempfile.mkdtemp(prefix="bench_demo_checks_"))
+    pipeline = copy_demo(root / "demo") / "pipeline.yaml"
+    _executor_ms(pipeline, "inprocess", root / "warmup")
+    warm: dict[bool, list[float]] = {True: [], False: []}
+    fresh: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(1 if quick else 5):
+        for checks in (True, False):
+            warm[checks].append(_executor_ms(pipeline, "inprocess", root / f"warm-{checks}-{i}", checks))
+    for i in range(1 if quick else 3):
+        for checks in (True, False):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "pipetest_nb.views.cli", "run", str(pipeline), "--no-cache",
+                            "--workspace", str(root / f"fresh-{checks}-{i}"), *([] if checks else ["--no-checks"])],
+                           check=True, capture_output=True)
+            fresh[checks].append((time.perf_counter() - start) * 1000)
+    shutil.rmtree(root, ignore_errors=True)
+    rows = []
+    for label, times, today, target in (("warm kernel", warm, "3.0x", "<= 1.25x"),
+                                        ("fresh `pipetest run`", fresh, "3.0x", "<= 1.5x")):
+        on, off = statistics.median(times[True]), statistics.median(times[False])
+        rows += compare(f"demo, {label} (ms)", "edge checks off", off, {"edge checks on": on})
+        rows[-1].figure, rows[-1].today, rows[-1].target = f"demo, {label}, checks on / checks off", today, target
+    return rows
+
+
 def _recording(quick: bool) -> list[Row]:
     """Recording and events per no-op step, at two run lengths: the same figure at both when nothing per step
     grows with the run."""
@@ -233,4 +263,4 @@ def _imports(quick: bool) -> list[Row]:
 
 
 def run(quick: bool = False) -> list[Row]:
-    return [*_step_overhead(quick), *_demo(quick), *_recording(quick), *_imports(quick)]
+    return [*_step_overhead(quick), *_demo(quick), *_demo_checks(quick), *_recording(quick), *_imports(quick)]

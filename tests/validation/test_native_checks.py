@@ -18,7 +18,7 @@ from pipetest_nb.exceptions import PipetestError
 from pipetest_nb.validation.expectations.checks import check_output, validate_frame, validate_output
 
 NATIVE_SUITE = {"name": "native", "expectations": [
-    {"type": "expect_column_to_exist", "kwargs": {"column": "age"}},
+    {"type": "expect_column_to_exist", "kwargs": {"column": "age"}, "meta": {}, "severity": "critical"},  # as GX saves
     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age", "mostly": 0.7}},
     {"type": "expect_column_values_to_be_between", "kwargs": {"column": "age", "min_value": 0, "max_value": 120}},
     {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "city", "value_set": ["a", "b"]}},

@@ -35,7 +35,8 @@ __all__ = ["EVALUATORS", "NotNative", "Plan", "plan"]
 #: Fields every GX expectation model has; inside ``kwargs`` they change how GX runs it.
 BASE_FIELDS = frozenset({"id", "meta", "notes", "result_format", "description", "catch_exceptions",
                          "rendered_content", "severity", "windows", "batch_id"})
-_TOP_LEVEL = frozenset({"type", "kwargs", "meta", "id", "notes", "description", "rendered_content"})
+_TOP_LEVEL = frozenset({"type", "kwargs", "meta", "id", "notes", "description", "rendered_content", "severity"})
+_SEVERITIES = (None, "critical", "warning", "info")  # GX's FailureSeverity; a failure's severity is not recorded
 _MAP = {"mostly": "mostly", "row_condition": "none", "condition_parser": "none"}
 _BOUNDS = {"min_value": "float", "max_value": "float", "strict_min": "flag", "strict_max": "flag"}
 _COLUMN = {"column": "column"}
@@ -150,7 +151,7 @@ def plan(expectation: Any) -> Plan:
     kind, kwargs = str(expectation.get("type")), expectation.get("kwargs", {})
     if kind not in EVALUATORS:
         return Plan(kind, kwargs if isinstance(kwargs, dict) else {}, reason="no native evaluator for this type")
-    if not isinstance(kwargs, dict) or set(expectation) - _TOP_LEVEL:
+    if not isinstance(kwargs, dict) or set(expectation) - _TOP_LEVEL or expectation.get("severity") not in _SEVERITIES:
         return Plan(kind, kwargs if isinstance(kwargs, dict) else {}, reason="an unusual expectation shape")
     evaluator, fields = EVALUATORS[kind]
     extra = [k for k in kwargs if k not in fields and k not in BASE_FIELDS]
