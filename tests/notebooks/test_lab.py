@@ -8,6 +8,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -24,7 +25,10 @@ def lab_command() -> list[str]:
     assert done.returncode == 0, done.stderr
     [line] = [x for x in done.stdout.splitlines() if " lab " in f" {x} " and "jupyter" in x]
     command = shlex.split(line)
-    return [str(REPO / command[0]) if not Path(command[0]).is_absolute() else command[0], *command[1:]]
+    program = REPO / command[0]
+    if not program.exists():  # a checkout without its own .venv: the venv these tests run in
+        program = Path(sys.executable).parent / program.name
+    return [str(program), *command[1:]]
 
 
 def free_port() -> int:
