@@ -89,8 +89,12 @@ def _run(message: dict[str, Any], fds: list[int], exit_w: int) -> NoReturn:
     os.dup2(err_w, 2)
     os.close(out_w)
     os.close(err_w)
-    os.environ.clear()
-    os.environ.update(message["env"])
+    env = message["env"]  # the notebook's environment now; only what differs is set or removed
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
     from pipetest_nb.launch._child import run_child
     from pipetest_nb.launch.base import StepJob
 
