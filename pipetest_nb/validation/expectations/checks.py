@@ -229,7 +229,7 @@ def _run_suite(suite: dict[str, Any], df: pd.DataFrame, table: str | None, engin
                           "Great Expectations"))
             tally["evaluated_expectations"] += 1
             continue
-        to_gx.append(expectation)
+        to_gx.append((expectation, p))
     if to_gx:
         _run_gx(to_gx, df, table, tally, failures)
     evaluated = tally["evaluated_expectations"]
@@ -240,15 +240,19 @@ def _run_suite(suite: dict[str, Any], df: pd.DataFrame, table: str | None, engin
     return not failures, stats, failures
 
 
-def _run_gx(expectations: list[Any], df: pd.DataFrame, table: str | None, tally: dict[str, int],
+def _run_gx(expectations: list[tuple[Any, Plan]], df: pd.DataFrame, table: str | None, tally: dict[str, int],
             failures: list[ExpectationFailure]) -> None:
-    """GX's validator on ``expectations``: pass/fail first, then details only for what failed."""
+    """GX's validator on ``expectations``: pass/fail first, then details only for what failed.
+
+    Whether GX can build an expectation is asked once per plan, not once per table."""
     from pipetest_nb.validation.expectations.gx import GX, clean
 
     gx = GX.get()
     good = []
-    for expectation in expectations:
-        problem = gx.build_problem(expectation)
+    for expectation, p in expectations:
+        if p.gx_problem is None:
+            p.gx_problem = gx.build_problem(expectation) or ""
+        problem = p.gx_problem
         if problem:
             exp = expectation if isinstance(expectation, dict) else {}
             kwargs = exp.get("kwargs") if isinstance(exp.get("kwargs"), dict) else {}

@@ -142,6 +142,7 @@ class Plan:
     evaluate: Callable[[pd.DataFrame], dict[str, Any]] | None = None
     reason: str | None = None
     problem: str | None = None  # why the expectation cannot be built, as GX would say it
+    gx_problem: str | None = None  # GX's own verdict once asked ("" when GX builds it)
 
 
 def plan(expectation: Any) -> Plan:
