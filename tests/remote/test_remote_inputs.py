@@ -220,3 +220,16 @@ def test_an_unreachable_endpoint_is_a_network_error(monkeypatch: pytest.MonkeyPa
     with pytest.raises(RemoteDataError, match=r"network error \(after 3 tries\).*check the connection and "
                                               "AWS_ENDPOINT_URL"):
         fetch_inputs({"raw": f"s3://{BUCKET}/raw/a.csv"}, tmp_path / "cache", progress=False)
+
+
+def test_cursus_overrides_and_input_pairs_keep_urls_and_refuse_credentials(tmp_path: Path) -> None:
+    from pipetest_nb.cursus.overrides import read_overrides
+    from pipetest_nb.exceptions import PipelineSpecError
+
+    (tmp_path / "overrides.yaml").write_text(f"steps:\n  Load:\n    inputs:\n      DATA: s3://{BUCKET}/raw/\n"
+                                             "      LOCAL: data/local\n")
+    read = read_overrides(tmp_path / "overrides.yaml", {"Train.DATA": f"s3://{BUCKET}/train/"})
+    assert read.for_step("Load", "inputs") == {"DATA": f"s3://{BUCKET}/raw/", "LOCAL": tmp_path / "data/local"}
+    assert read.for_step("Train", "inputs") == {"DATA": f"s3://{BUCKET}/train/"}
+    with pytest.raises(PipelineSpecError, match="carries credentials"):
+        read_overrides(None, {"Train.DATA": f"s3://key:{SECRET}@{BUCKET}/train/"})
