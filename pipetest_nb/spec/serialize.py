@@ -46,8 +46,13 @@ def pipeline_to_dict(*, name: str, description: str | None, defaults: PipelineDe
         "edges": [edge_to_dict(e) for e in edges], "preload": list(preload)}, keep=("name", "steps"))
 
 
+def _copied(value: Any) -> Any:
+    """A copy the caller may change; text, numbers and None are shared (a run records thousands of steps)."""
+    return value if value is None or isinstance(value, (str, int, float)) else copy.deepcopy(value)
+
+
 def defaults_to_dict(d: PipelineDefaults) -> dict[str, Any]:
-    return _in_order("defaults", {k: copy.deepcopy(getattr(d, k)) for k in allowed("defaults")})
+    return _in_order("defaults", {k: _copied(getattr(d, k)) for k in allowed("defaults")})
 
 
 def step_to_dict(step: StepConfig, base: Path) -> dict[str, Any]:
@@ -60,7 +65,7 @@ def step_to_dict(step: StepConfig, base: Path) -> dict[str, Any]:
         "script_path": lambda s: None,  # written as ``script``
         "external": lambda s: s.external or None,
     }
-    return _in_order("step", {k: fields[k](step) if k in fields else copy.deepcopy(getattr(step, k))
+    return _in_order("step", {k: fields[k](step) if k in fields else _copied(getattr(step, k))
                               for k in allowed("step")},
                      keep=("timeout", "isolation", "on_error", "retries", "memory"))
 
