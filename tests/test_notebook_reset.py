@@ -77,3 +77,17 @@ def test_nan_infinities_none_and_nat_are_shown_apart_from_text_that_looks_like_t
                        "values")
     text = " ".join(re.sub(r"<[^>]+>", " ", html).split()).replace("&#x27;", "'")
     assert "None , nan, NaT, inf, -inf, 'None', 'nan', 'NaT'" in text
+
+
+def test_the_data_tab_shows_null_nan_infinities_and_lookalike_text_apart(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipetest_nb.views.notebook.pages import read_page
+    from pipetest_nb.views.notebook.panels import data_html
+
+    pq.write_table(pa.table({"s": pa.array(["a", None, "None", "nan"]),
+                             "x": pa.array([1.0, None, float("nan"), float("-inf")])}), tmp_path / "t.parquet")
+    html = data_html(read_page(tmp_path, "t.parquet"), "the output")
+    rows = re.findall(r"<tr>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*</tr>", html.split("pipetest-rows", 1)[1])[:4]
+    assert rows == [("a", "1.0"), ("None", "None"), ("'None'", "nan"), ("'nan'", "-inf")]

@@ -269,6 +269,16 @@ def _node(value: Any, depth: int = 0) -> dict[str, Any]:
     return _text(_short(str(value)))
 
 
+def data_cell(value: Any) -> str:
+    """One value of a data table as text: null as None, NaN as nan, ±inf, NaT, and a text that would read
+    as one of those quoted, so each stays apart."""
+    if isinstance(value, str):
+        return repr(value) if value.strip().lower() in _LOOKALIKES else value
+    if value is None or isinstance(value, float):
+        return repr(value)
+    return "NaT" if str(value) == "NaT" else str(value)
+
+
 def _text(text: str) -> dict[str, Any]:
     return {"kind": "text", "text": text}
 

@@ -66,6 +66,17 @@ def _short(text: str, limit: int = 2000) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+def _rows_html(rows: Any) -> str:
+    """A page of rows as an HTML table, each cell from the Arrow value (null, NaN, ±inf and NaT apart)."""
+    import pandas as pd
+
+    from pipetest_nb.views.notebook.display import data_cell
+
+    shown = pd.DataFrame({name: [data_cell(v) for v in rows.column(name).to_pylist()] for name in rows.column_names},
+                         columns=rows.column_names)
+    return shown.to_html(escape=True, max_cols=60, index=False, classes="pipetest-rows", border=0)
+
+
 def data_html(page: Page, where: str) -> str:
     """A page of rows, the table's schema (types, whole-table nulls when known) and describe() of the page."""
     from markupsafe import Markup
@@ -73,7 +84,7 @@ def data_html(page: Page, where: str) -> str:
     from pipetest_nb.views.notebook.pages import describe
 
     frame = page.rows.to_pandas()
-    rows = frame.to_html(escape=True, max_cols=60, index=False, classes="pipetest-rows", border=0)
+    rows = _rows_html(page.rows)
     if page.null_counts is not None:
         nulls, nulls_title = page.null_counts, "nulls (whole table)"
     else:
