@@ -161,6 +161,14 @@ def test_debug_after_an_edge_check_failure_says_the_checks_failed(shell, tmp_pat
     assert "Validation tab" in out
 
 
+def test_load_takes_a_run_id_as_pipetest_runs_lists_it(loaded, tmp_path, capsys):
+    loaded.run_line_magic("pipetest", "step")
+    run_id = loaded.user_ns["dbg"].session.run_id
+    loaded.run_line_magic("pipetest", f"load {run_id} --workspace {tmp_path / 'ws'}")
+    assert loaded.user_ns["dbg"].session.run_id == run_id
+    assert loaded.user_ns["dbg"].session.status["load"] == "succeeded"
+
+
 def test_unknown_step_names_the_close_match(loaded):
     with pytest.raises(UsageError, match="clean"):
         loaded.run_line_magic("pipetest", "debug claen")

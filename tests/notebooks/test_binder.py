@@ -19,7 +19,8 @@ import pytest
 from notebook_runner import REPO, cell_text, errors, run_notebook
 
 NOT_IN_A_CLONE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
-                                        "test-artifacts", "pipetest_workspace", "workspace", ".ipynb_checkpoints")
+                                        "test-artifacts", "pipetest_workspace", "workspace", ".ipynb_checkpoints",
+                                        "scratch")
 INSTALL_TIMEOUT = 900  # seconds
 
 

@@ -1,6 +1,6 @@
 """``%pipetest``: drive the debugger from cells (``%load_ext pipetest_nb``).
 
-    %pipetest load PIPELINE [--workspace DIR] [--isolation MODE] [--synthetic] [--as NAME]
+    %pipetest load PIPELINE|RUN [--workspace DIR] [--isolation MODE] [--synthetic] [--as NAME]
     %pipetest step [N]
     %pipetest run [--to STEP] [--from STEP] [--jobs N]
     %pipetest load_step STEP     a new cell with the step's paths, env and args and its main(...) call
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import pprint
 import shlex
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="%pipetest", description="Drive the pipetest debugger from a notebook cell.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     load = sub.add_parser("load", help="load a pipeline file or run folder and show the debugger")
-    load.add_argument("pipeline", nargs="+", help="pipeline file, run folder, or Cursus DAG and config")
+    load.add_argument("pipeline", nargs="+", help="pipeline file, run folder or run id, or Cursus DAG and config")
     load.add_argument("--workspace", help="where runs are kept (default: pipetest_workspace)")
     load.add_argument("--isolation", help="how steps run: subprocess, inprocess, pool")
     load.add_argument("--synthetic", action="store_true", help="generate inputs from their schemas")
@@ -98,6 +99,9 @@ class PipetestMagics(Magics):
         if args.synthetic:
             options["data_source"] = "synthetic"
         source = args.pipeline[0] if len(args.pipeline) == 1 else shlex.join(args.pipeline)
+        run = Path(args.workspace or "pipetest_workspace") / "runs" / source
+        if len(args.pipeline) == 1 and "/" not in source and not Path(source).exists() and run.is_dir():
+            source = str(run)  # a run id, as `pipetest runs` lists them
         if self.debugger is not None and self.debugger.busy:
             raise UsageError(f"the debugger is still running {self.debugger.task}; Stop it first")
         self.debugger = Debugger(source, **options)
