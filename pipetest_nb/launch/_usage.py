@@ -65,17 +65,17 @@ class Sampler(threading.Thread):
         self._first_sample = first_sample  # seconds before the first sample: a short step gets none
 
     def run(self) -> None:
+        if self._first_sample:  # before anything else: a step that ends first costs no psutil work at all
+            wait = self._first_sample if self._deadline is None else min(self._first_sample,
+                                                                          self._deadline - time.time())
+            if self._halt.wait(max(0.005, wait)):
+                return
         import psutil
 
         try:
             root = psutil.Process(self.pid)
         except psutil.Error:
             root = None
-        if self._first_sample:
-            wait = self._first_sample if self._deadline is None else min(self._first_sample,
-                                                                          self._deadline - time.time())
-            if self._halt.wait(max(0.005, wait)):
-                return
         while True:
             if root is not None:
                 try:
