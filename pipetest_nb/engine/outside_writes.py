@@ -54,6 +54,21 @@ def _entry(path: str) -> _Entry | None:
     return _kind(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino
 
 
+_FOLDER: _Entry = ("dir", 0, 0, 0)
+
+
+def _listed(item: os.DirEntry) -> _Entry | None:
+    """The entry of a listed item; a folder's is only its kind (only whether it is there is compared), known
+    from the listing itself, so a folder of many runs or files costs no call per folder."""
+    try:
+        if item.is_dir(follow_symlinks=False):
+            return _FOLDER
+        st = item.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    return _kind(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino
+
+
 def _tree(root: Path, skip: set[str], into: dict[str, _Entry]) -> None:
     """Every entry under ``root`` (links not followed), except the paths in ``skip`` and below them."""
     pending = [str(root)]
@@ -66,7 +81,7 @@ def _tree(root: Path, skip: set[str], into: dict[str, _Entry]) -> None:
         for item in entries:
             if item.path in skip:
                 continue
-            found = _entry(item.path)
+            found = _listed(item)
             if found is None:
                 continue
             into[item.path] = found
@@ -91,9 +106,9 @@ class OutsideWrites:
             if item.name != "steps" and not item.name.startswith(".") and (found := _entry(item.path)):
                 self._record[item.path] = found
         self._beside = {item.path: found for item in _listing(self.run_dir.parent)
-                        if item.path != str(self.run_dir) and (found := _entry(item.path))}
+                        if item.path != str(self.run_dir) and (found := _listed(item))}
         #: The step folders listed before, and which steps' folders must not appear (``for_step``).
-        self._listed: tuple[set[str], Callable[[str], bool]] | None = None
+        self._step_folders: tuple[set[str], Callable[[str], bool]] | None = None
 
     @classmethod
     def take(cls, step: str, run_dir: Path, finished_steps: list[str], cache_entries: list[Path],
@@ -126,7 +141,7 @@ class OutsideWrites:
             return {s: (steps.get(s, {}).get("status"), steps.get(s, {}).get("attempts")) for s in settled}
 
         watch = cls.take(step, run.run_dir, settled, entries, list(job.input_paths.values()), states)
-        watch._listed = (listed, settled_before)
+        watch._step_folders = (listed, settled_before)
         return watch
 
     def _trees(self) -> dict[str, _Entry]:
@@ -157,9 +172,9 @@ class OutsideWrites:
 
     def _new_step_folders(self) -> list[tuple[str, str]]:
         """Folders made for steps settled before this one started that had none (they wrote nothing)."""
-        if self._listed is None:
+        if self._step_folders is None:
             return []
-        listed, settled = self._listed
+        listed, settled = self._step_folders
         return [("added", item.path) for item in _listing(self.run_dir / "steps")
                 if item.name not in listed and settled(item.name)]
 
@@ -186,7 +201,7 @@ class OutsideWrites:
 
     def _beside_changes(self) -> list[tuple[str, str]]:
         found = []
-        now = {item.path: e for item in _listing(self.run_dir.parent) if (e := _entry(item.path))}
+        now = {item.path: e for item in _listing(self.run_dir.parent) if (e := _listed(item))}
         for path, before in self._beside.items():
             after = now.get(path)
             if after is None:
