@@ -17,7 +17,6 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,25 +54,20 @@ class GX:
         return cls._instance is not None
 
     @classmethod
-    def import_in_background(cls, needed: Callable[[], bool] = lambda: True) -> threading.Thread | None:
-        """Set GX up in a daemon thread if ``needed()`` (asked in that thread) says so; the thread, or
-        None when GX is set up already or a thread is at it."""
+    def import_in_background(cls) -> threading.Thread | None:
+        """Set GX up in a daemon thread; the thread, or None when GX is set up already or a thread is at it.
+
+        Import what the main thread may look up in ``sys.modules`` without importing it (pandas, for
+        plotly) before calling this: the thread leaves each module half-imported there for a while."""
         with cls._start_lock:
             if cls._instance is not None or (cls._importing is not None and cls._importing.is_alive()):
                 return None
-            cls._importing = threading.Thread(target=cls._import, args=(needed,), name="pipetest-gx-import",
-                                              daemon=True)
+            cls._importing = threading.Thread(target=cls._import, name="pipetest-gx-import", daemon=True)
             cls._importing.start()
             return cls._importing
 
     @classmethod
-    def _import(cls, needed: Callable[[], bool]) -> None:
-        try:
-            wanted = needed()
-        except Exception:  # a suite that cannot be read: its edge check says why, and may need GX
-            wanted = True
-        if not wanted:
-            return
+    def _import(cls) -> None:
         try:
             cls.get()
         except BaseException as exc:  # kept for get(): a thread's traceback would go to stderr unasked

@@ -20,14 +20,20 @@ if TYPE_CHECKING:
 
 
 def prepare(dag: PipelineDAG, engine: str | None = None) -> threading.Thread | None:
-    """Start importing GX in the background if some suite of ``dag`` will need it; the thread
-    deciding and importing, or None when none was started (no suites, GX set up or being set up)."""
+    """Start importing GX in the background if some suite of ``dag`` will need it; the thread, or
+    None when none was started (no suite needs GX, GX is set up or being set up)."""
     from pipetest_nb.validation.expectations.suites import has_suites
 
     if GX.ready() or not has_suites(dag):
         return None
+    try:
+        needed = needs_gx(dag, engine)  # a few small files read and planned: milliseconds
+    except Exception:  # a suite that cannot be read: its edge check says why, and may need GX
+        needed = True
+    if not needed:
+        return None
     import pandas  # noqa: F401 - here, not half-imported in the thread: plotly probes sys.modules for it
-    return GX.import_in_background(lambda: needs_gx(dag, engine))
+    return GX.import_in_background()
 
 
 def needs_gx(dag: PipelineDAG, engine: str | None = None) -> bool:
