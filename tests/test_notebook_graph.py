@@ -19,12 +19,18 @@ from pipetest_nb.views.notebook import display
 from pipetest_nb.views.notebook.graph import DagGraph
 from pipetest_nb.views.notebook.labels import LINE_HEIGHT, NODE_SIZE
 from pipetest_nb.views.notebook.layout import (
+    ARROW_TRACE,
+    CHANGED,
+    EDGE_CODE,
     EDGE_COLORS,
     EDGE_MARK_TRACE,
     EDGE_TRACES,
+    MARK_TRACES,
     NODE_TRACE,
+    ORDERING_CODE,
     ORDERING_TRACE,
     STATUS_COLORS,
+    SUSPECT,
 )
 
 
@@ -131,6 +137,33 @@ def test_legend_has_every_status_and_edge_state(diamond):
     assert len(set(STATUS_COLORS.values())) == len(STATUS_COLORS)
 
 
+def test_edges_end_in_arrowheads_that_follow_the_edge_state(diamond):
+    graph = DagGraph(diamond)
+    arrows = graph.figure.data[ARROW_TRACE]
+    edges = len(graph.model.data_edges) + len(graph.model.ordering_edges)
+    assert len(arrows.x) == 2 * edges  # the last bend, then the end each arrowhead points at
+    assert list(arrows.marker.size) == [0, 11] * edges and arrows.marker.angleref == "previous"
+    assert list(arrows.x[1::2]) == [graph.model.pos[e[1].split(".")[0]][0] for e in graph.model.data_edges] + [2.0]
+    graph.set_edge_state("b.out", "d.L", EdgeState.FAILED)
+    i = graph.model.data_edges.index(("b.out", "d.L"))
+    codes = list(graph.figure.data[ARROW_TRACE].marker.color)
+    assert codes[2 * i:2 * i + 2] == [EDGE_CODE[EdgeState.FAILED]] * 2
+    assert codes[-2:] == [ORDERING_CODE] * 2  # a -> d: ordering only
+
+
+def test_long_names_wrap_or_shorten_and_keep_the_full_name_on_hover(pipeline_dir):
+    long = "percentile_model_calibration_of_the_risk_scores"
+    dag = make_dag(pipeline_dir, {"a": {}, **{f"{long}_{i}": {"script": "b.py", "inputs": {"IN": "a.out"}}
+                                              for i in range(3)},
+                                  "c": {"inputs": {f"I{i}": f"{long}_{i}.out" for i in range(3)}}})
+    graph = DagGraph(dag)
+    texts = list(nodes(graph).text)
+    assert texts[0] == "a"
+    for i, text in enumerate(texts[1:4], start=1):
+        assert "<br>" in text or text.endswith("…")  # never one line wider than its layer
+        assert f"<b>{long}_{i - 1}</b>" in nodes(graph).hovertext[i]
+
+
 # -- updates -----------------------------------------------------------------------------------------
 
 
@@ -199,6 +232,29 @@ def test_replay_and_reset(diamond):
     assert set(graph.statuses.values()) == {"pending"}
     assert set(graph.edge_states.values()) == {"unchecked"}
     assert set(shown(nodes(graph))) == {STATUS_COLORS["pending"]}
+
+
+def test_marks_ring_suspect_and_changed_steps_and_say_why(diamond):
+    graph = DagGraph(diamond)
+    graph.set_marks(suspects={"b": "its output lost column 'region'"}, changed=["c", "d"])
+    suspect, changed = (graph.figure.data[MARK_TRACES[k]] for k in (SUSPECT, CHANGED))
+    pos = graph.model.pos
+    assert (list(suspect.x), list(suspect.y)) == ([pos["b"][0]], [pos["b"][1]]) and suspect.showlegend
+    assert list(changed.x) == [pos["c"][0], pos["d"][0]]
+    assert suspect.marker.symbol == "circle-open" and changed.marker.symbol == "square-open"
+    assert "suspect: its output lost column &#x27;region&#x27;" in nodes(graph).hovertext[1]
+    assert nodes(graph).hovertext[2].endswith("<br>changed")
+    assert graph.marks == {SUSPECT: {"b": "its output lost column 'region'"}, CHANGED: {"c": "", "d": ""}}
+    graph.reset()  # a replay redraws statuses, not marks
+    assert graph.marks[SUSPECT] == {"b": "its output lost column 'region'"}
+    state = graph.figure.get_state()["_widget_data"]  # a view opened now sees the rings too
+    assert state[MARK_TRACES[SUSPECT]]["showlegend"] is True
+    graph.set_marks()
+    assert list(graph.figure.data[MARK_TRACES[SUSPECT]].x) == [None]
+    assert graph.figure.data[MARK_TRACES[SUSPECT]].showlegend is False
+    assert "suspect" not in nodes(graph).hovertext[1]
+    with pytest.raises(UnknownStepError, match="no step named 'B'"):
+        graph.set_marks(suspects=["B"])
 
 
 def test_mistakes_are_named(diamond):
@@ -285,6 +341,8 @@ def test_static_figure_shares_the_live_figure(diamond):
     assert [t.name for t in fig.data] == [t.name for t in live.data]
     assert list(fig.data[NODE_TRACE].x) == list(live.data[NODE_TRACE].x)
     assert shown(fig.data[NODE_TRACE])[0] == STATUS_COLORS["failed"]
+    marked = display.dag_figure(diamond, marks={SUSPECT: {"b": "warned", "elsewhere": "not drawn"}})
+    assert list(marked.data[MARK_TRACES[SUSPECT]].x) == [live.data[NODE_TRACE].x[1]]
     bundle = display.dag_mimebundle(diamond)
     spec = bundle[display.PLOTLY_MIMETYPE]
     assert len(spec["data"]) == len(fig.data) and spec["layout"]["title"]["text"] == "t"
@@ -310,7 +368,7 @@ def test_result_html_escapes_every_value_and_bounds_lists():
     assert "<script>" not in text
     assert text.count("&lt;script&gt;") >= 4
     assert "… 30 more" in text
-    assert "unexpected_count" in text and "✘ no" in text
+    assert "expectations met" in text  # the edge checks as a table of suites
 
 
 def test_result_html_reads_dataclasses_and_to_dict():

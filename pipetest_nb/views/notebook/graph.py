@@ -88,9 +88,12 @@ class DagGraph:
         self._edge_arrays = {"color": np.array(marks["marker"]["color"], dtype=np.uint8),
                              "hover": np.array(marks["hovertext"], dtype=object)}
         self._arrow_colors = np.array(data[ARROW_TRACE]["marker"]["color"], dtype=np.uint8)
+        # Every data edge's line, one after the other with a gap each, and the edge of each point:
+        # the lines of one state are then one mask away.
         paths = [model.edge_paths[e] for e in model.data_edges]
-        self._edge_x = [np.array([*x, np.nan], dtype=float) for x, _ in paths]
-        self._edge_y = [np.array([*y, np.nan], dtype=float) for _, y in paths]
+        self._edge_x = np.array([v for x, _ in paths for v in (*x, np.nan)], dtype=float)
+        self._edge_y = np.array([v for _, y in paths for v in (*y, np.nan)], dtype=float)
+        self._edge_of_point = np.repeat(np.arange(len(paths)), [len(x) + 1 for x, _ in paths])
         self._dirty: set[str] = set()  # "color", "hover", "text", "edges", or an edge state (its line)
         self.figure: go.FigureWidget = go.FigureWidget(data=data, layout=layout)
         # two quick clicks (a node, then an edge) must select twice, not reset the axes as a double-click
@@ -302,10 +305,11 @@ class DagGraph:
             self._restyle({"marker.color": [self._arrow_colors.copy()]}, [ARROW_TRACE])
         states = [s for s in EdgeState.ALL if s in dirty]
         if states:
-            picks = [np.flatnonzero(self._edge_arrays["color"] == EDGE_CODE[s]) for s in states]
+            codes = self._edge_arrays["color"][self._edge_of_point]
+            masks = [codes == EDGE_CODE[s] for s in states]
             empty = np.array([np.nan])
-            self._restyle({"x": [np.concatenate([self._edge_x[i] for i in p]) if p.size else empty for p in picks],
-                           "y": [np.concatenate([self._edge_y[i] for i in p]) if p.size else empty for p in picks]},
+            self._restyle({"x": [self._edge_x[m] if m.any() else empty for m in masks],
+                           "y": [self._edge_y[m] if m.any() else empty for m in masks]},
                           [EDGE_TRACES[s] for s in states])
 
     def _restyle(self, update: dict[str, list[Any]], traces: list[int]) -> None:

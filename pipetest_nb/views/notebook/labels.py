@@ -11,6 +11,7 @@ width does not overlap wider. Heights are exact (the figure's height is set from
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,7 @@ _MIN_CHARS = 3  # a shorter prefix than this says nothing: the label is left out
 _DURATION_SAMPLE = "99.9 min"  # the widest duration line a label may get
 
 
+@functools.lru_cache(maxsize=4096)
 def text_width(text: str, size: float = FONT_SIZE) -> float:
     """Estimated width in px of one line of ``text``."""
     units = sum(_NARROW.get(c) or _WIDE.get(c) or _DEFAULT_WIDTH for c in text)
@@ -93,7 +95,7 @@ def _splits(parts: list[str], count: int) -> Iterator[list[str]]:
 
 
 def _box(x: float, y: float, lines: list[str], below: bool) -> Box:
-    width = max(text_width(line) for line in [*lines, _DURATION_SAMPLE])
+    width = max(text_width(_DURATION_SAMPLE), *map(text_width, lines))
     height = (len(lines) + 1) * LINE_HEIGHT  # room for the duration line added once it is known
     edge = NODE_SIZE / 2 + _TEXT_GAP
     top = y + edge if below else y - edge - height
@@ -139,6 +141,8 @@ def fit(names: dict[str, str], centres: dict[str, tuple[float, float]], width: f
                             and grid.free(box))
 
     labels: dict[str, Label] = {}
+    if room < NODE_SIZE / 2:  # the steps of a layer touch those of the next: no label could be read
+        return {step: Label("", "bottom center", 0) for step in centres}
     for step in sorted(centres, key=lambda s: (centres[s][0], centres[s][1])):
         x, y = centres[step]
         forms = candidates(names[step], room)

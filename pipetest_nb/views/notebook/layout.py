@@ -57,8 +57,8 @@ ORDERING_EDGE_COLOR = "#BBBBBB"
 #: (it differs from the run compared against).
 SUSPECT, CHANGED = "suspect", "changed"
 MARK_STYLE: dict[str, dict[str, Any]] = {
-    SUSPECT: dict(symbol="circle-open", size=NODE_SIZE + 14, color="#E69F00", line=dict(width=3)),
-    CHANGED: dict(symbol="square-open", size=NODE_SIZE + 10, color="#6A3D9A", line=dict(width=2)),
+    SUSPECT: dict(symbol="circle-open", size=NODE_SIZE + 6, color="#E69F00", line=dict(width=3)),
+    CHANGED: dict(symbol="square-open", size=NODE_SIZE + 4, color="#6A3D9A", line=dict(width=2)),
 }
 METRIC_KEYS = ("duration", "peak_rss", "rows_in", "rows_out")
 
@@ -342,7 +342,7 @@ def figure_spec(model: GraphModel, statuses: Mapping[str, str], edge_states: Map
         type="scatter", uid=NODE_UID, x=[model.pos[s][0] for s in model.steps],
         y=[model.pos[s][1] for s in model.steps], mode="markers+text", showlegend=False, name="steps",
         text=[node_label(model.labels[s], info[s]) for s in model.steps],
-        textposition=[model.labels[s].position for s in model.steps], textfont=dict(size=FONT_SIZE),
+        textposition=[model.labels[s].position for s in model.steps], textfont=dict(size=FONT_SIZE, shadow="auto"),
         customdata=list(model.steps),
         marker=dict(size=NODE_SIZE, color=[STATUS_CODE[statuses[s]] for s in model.steps],
                     **_discrete_scale([STATUS_COLORS[s] for s in StepStatus.ALL]),
