@@ -298,6 +298,13 @@ class Session:
         """The recorded events of this run, to walk one by one (``for frame in session.replay().steps()``)."""
         return Replay(self.run_dir, events=self._recorded_events())
 
+    def upload(self, url: str) -> str:
+        """Copy this run's folder to ``<url>/<run_id>/`` (``s3://bucket/prefix/``); the URL that
+        ``Session.open`` reopens it from."""
+        from pipetest_nb.remote.runs import upload_run
+
+        return upload_run(self.flush_record(), url)
+
     def flush_record(self) -> Path:
         """Bring this run's folder up to date on disk and return it (for a report or a copy)."""
         if not self._run.writer.attached and not self.run_dir.exists():

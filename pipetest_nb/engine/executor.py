@@ -33,17 +33,19 @@ class PipelineExecutor:
         self.last_run: PipelineRun | None = None
 
     def options(self, data_source: str = BATCH_API.data_source, *, from_steps: Any = None, to_steps: Any = None,
-                jobs: int = 1) -> RunOptions:
+                jobs: int = 1, upload: str | None = None) -> RunOptions:
         """The options ``execute_pipeline`` runs with."""
         return BATCH_API.replace(workspace=self.workspace_dir, isolation=self.isolation, executor=self.executor,
                                  cache=self.cache, checks=self.checks, on_error=self.on_error,
-                                 data_source=data_source, from_steps=from_steps, to_steps=to_steps, jobs=jobs)
+                                 data_source=data_source, from_steps=from_steps, to_steps=to_steps, jobs=jobs,
+                                 upload=upload)
 
     def execute_pipeline(self, dag: PipelineDAG, data_source: str = BATCH_API.data_source, *, from_steps: Any = None,
-                         to_steps: Any = None, jobs: int = 1, bus_subscribers: list | None = None
-                         ) -> PipelineExecutionResult:
-        """Run ``dag`` (or the slice from/to the given steps) and return what happened."""
-        options = self.options(data_source, from_steps=from_steps, to_steps=to_steps, jobs=jobs)
+                         to_steps: Any = None, jobs: int = 1, bus_subscribers: list | None = None,
+                         upload: str | None = None) -> PipelineExecutionResult:
+        """Run ``dag`` (or the slice from/to the given steps) and return what happened; ``upload``
+        (``s3://bucket/prefix/``) copies the run folder to ``<upload>/<run_id>/`` afterwards."""
+        options = self.options(data_source, from_steps=from_steps, to_steps=to_steps, jobs=jobs, upload=upload)
         run = start_run(dag, options, subscribers=bus_subscribers or ())
         self.last_run = run
         try:

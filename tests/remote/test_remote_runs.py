@@ -78,3 +78,21 @@ def test_opening_a_url_that_holds_no_run_says_so(s3: S3Server, tmp_path: Path) -
     s3.client().put_object(Bucket=BUCKET, Key="elsewhere/r1/notes.txt", Body=b"hello")
     with pytest.raises(RemoteDataError, match="holds no run.json"):
         Session.open(f"s3://{BUCKET}/elsewhere/r1", workspace=tmp_path / "laptop")
+
+
+def test_python_runs_upload_too(project: Path, s3: S3Server, tmp_path: Path) -> None:
+    from pipetest_nb.engine.executor import PipelineExecutor
+    from pipetest_nb.spec.model import PipelineDAG
+
+    dag = PipelineDAG.load(project / "pipeline.yaml")
+    result = PipelineExecutor(tmp_path / "batch").execute_pipeline(dag, data_source="files",
+                                                                    upload=f"s3://{BUCKET}/batch/")
+    assert result.success
+    with Session.open(f"s3://{BUCKET}/batch/{result.run_id}", workspace=tmp_path / "laptop",
+                      progress=False) as reopened:
+        assert reopened.status == {"shout": "succeeded"}
+    with Session(dag, tmp_path / "notebook", progress=False) as session:
+        session.run_all()
+        url = session.upload(f"s3://{BUCKET}/notebook")
+    assert url == f"s3://{BUCKET}/notebook/{session.run_id}"
+    s3.client().head_object(Bucket=BUCKET, Key=f"notebook/{session.run_id}/run.json")
