@@ -17,7 +17,15 @@ from pipelines import write_pipeline
 
 from pipetest_nb import Debugger, Session
 from pipetest_nb.events import EventKind
-from pipetest_nb.views.notebook.layout import EDGE_COLORS, EDGE_MARK_TRACE, NODE_TRACE, STATUS_COLORS
+from pipetest_nb.views.notebook.layout import (
+    CHANGED,
+    EDGE_COLORS,
+    EDGE_MARK_TRACE,
+    MARK_TRACES,
+    NODE_TRACE,
+    STATUS_COLORS,
+    SUSPECT,
+)
 from pipetest_nb.views.notebook.pages import read_page
 
 FIXTURE = Path(__file__).parent / "fixtures" / "step_fails_suite_warns"
@@ -363,10 +371,11 @@ def test_search_box_finds_and_selects_a_step_by_part_of_its_name_or_a_close_spel
     assert dbg.selection == ("step", "load")
 
 
-def ring_colours(debugger: Debugger) -> dict[str, str]:
-    colour = debugger.graph.figure.data[NODE_TRACE].marker.line.color
-    colours = list(colour) if isinstance(colour, (list, tuple)) else [colour] * len(debugger.graph.model.steps)
-    return dict(zip(debugger.graph.model.steps, colours, strict=True))
+def ringed(debugger: Debugger, kind: str) -> set[str]:
+    """The steps the figure draws a ``kind`` ring around (read from the ring trace's points)."""
+    trace = debugger.graph.figure.data[MARK_TRACES[kind]]
+    at = {debugger.graph.model.pos[s]: s for s in debugger.graph.model.steps}
+    return {at[(x, y)] for x, y in zip(trace.x, trace.y, strict=True) if x is not None}
 
 
 def test_diff_tab_compares_with_another_run_and_marks_the_changed_steps(dbg, pipeline):
@@ -387,7 +396,6 @@ def test_diff_tab_compares_with_another_run_and_marks_the_changed_steps(dbg, pip
     assert "table people.parquet: rows 45 -&gt; 43 (-2)" in diff and "changed: output raw_data changed" in diff
     assert "load.raw_data" in diff and diff.index("<b>load</b>") < diff.index("<b>audit</b>")
     assert diff.count("pipetest-changed") == 1  # audit's report is the same file: unchanged
-    rings = ring_colours(dbg)
-    assert rings["load"] != rings["audit"] == rings["clean"]
+    assert ringed(dbg, CHANGED) == {"load"} and ringed(dbg, SUSPECT) == set()
     dbg.select("step", "audit")  # a selection keeps the marks
-    assert ring_colours(dbg)["load"] == rings["load"]
+    assert ringed(dbg, CHANGED) == {"load"}

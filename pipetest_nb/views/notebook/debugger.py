@@ -29,7 +29,6 @@ from pipetest_nb.spec.model import PipelineDAG
 from pipetest_nb.views.notebook.diff_tab import DiffTab
 from pipetest_nb.views.notebook.graph import DagGraph
 from pipetest_nb.views.notebook.inspector import Inspector, RunView, snapshot_record
-from pipetest_nb.views.notebook.marks import show_marks
 from pipetest_nb.views.notebook.messages import (
     error_message,
     message,
@@ -44,8 +43,14 @@ from pipetest_nb.views.notebook.sources import open_session
 from pipetest_nb.views.notebook.toolbar import CONTROLS, Toolbar
 
 LIVE_LOG_CHARS = 200_000  # live log text kept per step and stream (the tail)
-GRAPH_MIN_WIDTH = "480px"  # below graph + tabs minimum widths, the tabs wrap under the graph
-TABS_MIN_WIDTH = "380px"
+# The tabs take 400 px right of the graph when the debugger is at least 900 px wide, else the whole
+# width below it. Inline widths (set before anything inside is drawn, since plotly sizes the figure
+# to its box once, when it first draws) that do not depend on the tabs having been drawn; the
+# debugger's own width decides, not the window's. (900px - 100%) * 1000 is hugely positive below
+# 900 px and negative above it, so min(100%, ...) is 100% exactly when the debugger is narrow.
+NARROW = "min(100%, calc((900px - 100%) * 1000))"
+GRAPH_WIDTH = f"max(calc(100% - 420px), {NARROW})"
+TABS_WIDTH = f"max(400px, {NARROW})"
 
 
 class Debugger(ReplayMixin, widgets.VBox):
@@ -89,12 +94,12 @@ class Debugger(ReplayMixin, widgets.VBox):
         self.toolbar = bar = Toolbar()
         for name in CONTROLS:  # the controls are the Debugger's attributes too: cells drive them
             setattr(self, name, getattr(bar, name))
-        self.graph_box = widgets.Box(layout={"flex": "3 1 560px", "min_width": GRAPH_MIN_WIDTH})
+        self.graph_box = widgets.Box(layout={"display": "block", "width": GRAPH_WIDTH, "overflow_x": "auto"})
         self.graph_box.add_class("pipetest-graph")
-        self.inspector.widget.layout = widgets.Layout(flex="2 1 420px", min_width=TABS_MIN_WIDTH)
+        self.inspector.widget.layout = widgets.Layout(width=TABS_WIDTH, min_width="0", flex="0 0 auto")
         self.main = widgets.Box([self.graph_box, self.inspector.widget],
                                 layout={"display": "flex", "flex_flow": "row wrap", "align_items": "flex-start",
-                                        "width": "100%"})
+                                        "justify_content": "space-between", "width": "100%"})
         self.main.add_class("pipetest-main")
 
         bar.load_button.on_click(self._handler("Load", lambda: self.load(self.path_box.value)))
@@ -314,8 +319,6 @@ class Debugger(ReplayMixin, widgets.VBox):
             if self.replay_index is not None and self._replay is not None:
                 record = self._replay.at(self.replay_index).record.data
             self.inspector.show(self.selection, self._view(record, self.replay_index))
-            if self.graph is not None:
-                show_marks(self.graph, self.suspects, self.diff_tab.changed)  # the selection redrew the rings
             self._refresh_controls()
         except Exception as exc:
             self._show_error("Select", exc)
@@ -396,7 +399,7 @@ class Debugger(ReplayMixin, widgets.VBox):
         found = find_suspects(record, failed[0]) if failed else []
         self.suspects = {s.step: s.finding() for s in reversed(found)}
         self.cause = cause_message(record, found, failed[0]) if failed else None
-        show_marks(self.graph, self.suspects, self.diff_tab.changed)
+        self.graph.set_marks(suspects=self.suspects, changed=self.diff_tab.changed)
 
     def _cause_of(self, result: Any) -> str | None:
         """The likely cause of a failed step result (its suspects upstream), or None."""
