@@ -32,6 +32,7 @@ from pipetest_nb.views.notebook.layout import (
     STATUS_COLORS,
     SUSPECT,
 )
+from pipetest_nb.views.report.html import report_dag_figure
 
 
 def make_dag(folder, steps: dict) -> PipelineDAG:
@@ -346,6 +347,20 @@ def test_static_figure_shares_the_live_figure(diamond):
     bundle = display.dag_mimebundle(diamond)
     spec = bundle[display.PLOTLY_MIMETYPE]
     assert len(spec["data"]) == len(fig.data) and spec["layout"]["title"]["text"] == "t"
+
+
+def test_the_report_draws_the_same_figure_with_the_recorded_suspects():
+    report = {"steps": {"a": {"status": "succeeded", "duration": 1.5}, "b": {"status": "failed"}},
+              "edges": [{"source": "a.out", "target": "b.IN", "state": "warned"}],
+              "root_failure": {"step": "b", "suspects": [
+                  {"step": "a", "edge": ["a.out", "b.IN"], "state": "warned", "lost_columns": ["region"]}]}}
+    plan = {"execution_order": ["a", "b"], "generations": [["a"], ["b"]], "dependencies": {"a": [], "b": ["a"]},
+            "data_flow_map": {"b": {"IN": "a:out"}}}
+    fig = report_dag_figure(report, plan, "t")
+    assert shown(fig.data[NODE_TRACE]) == [STATUS_COLORS["succeeded"], STATUS_COLORS["failed"]]
+    assert list(fig.data[MARK_TRACES[SUSPECT]].x) == [fig.data[NODE_TRACE].x[0]]
+    assert "suspect: a.out → b.IN warned; lost region" in fig.data[NODE_TRACE].hovertext[0]
+    assert fig.layout.autosize and fig.layout.width is None  # as wide as the page
 
 
 def test_dag_html_lists_steps_and_escapes(pipeline_dir):

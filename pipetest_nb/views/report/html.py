@@ -60,7 +60,7 @@ def render_html(report: dict[str, Any], plan: dict[str, Any]) -> str:
     return render(
         "report.html", report=report, name=name, steps=steps, edges=_edges(report), root=_root(report),
         colors={**EDGE_COLORS, **STATUS_COLORS}, plotly_js=plotly.offline.get_plotlyjs(),
-        dag_figure=_figure_html(_dag_figure(report, plan, name), "pipetest-dag", REPORT_FIGURE_WIDTH),
+        dag_figure=_figure_html(report_dag_figure(report, plan, name), "pipetest-dag", REPORT_FIGURE_WIDTH),
         timeline_figure=_figure_html(_timeline_figure(report), "pipetest-timeline"),
         counts=[(s, counts.get(s, 0)) for s in _COUNTED if counts.get(s) or s in _ALWAYS_COUNTED],
         started=_when(report.get("started_at")), insights=_insights(report), settings=_settings(report),
@@ -146,8 +146,9 @@ def _insights(report: dict[str, Any]) -> dict[str, Any]:
 # -- figures -----------------------------------------------------------------------------------------
 
 
-def _dag_figure(report: dict[str, Any], plan: dict[str, Any], name: str) -> Any:
-    """The notebook's static DAG figure (same layout and palette), coloured by this run."""
+def report_dag_figure(report: dict[str, Any], plan: dict[str, Any], name: str) -> Any:
+    """The notebook's static DAG figure (same layout and palette), coloured by this run, the suspects of
+    its root failure ringed."""
     from pipetest_nb.views.notebook.display import dag_figure
 
     steps = report.get("steps") or {}
@@ -160,7 +161,20 @@ def _dag_figure(report: dict[str, Any], plan: dict[str, Any], name: str) -> Any:
     edge_states = {(e["source"], e["target"]): e["state"] for e in report.get("edges") or [] if e["target"]}
     info = {n: {k: s[k] for k in ("duration", "peak_rss", "rows_in", "rows_out") if s.get(k) is not None}
             for n, s in steps.items()}
-    return dag_figure(plan_view, statuses, edge_states, info, width=REPORT_FIGURE_WIDTH)
+    return dag_figure(plan_view, statuses, edge_states, info, marks={"suspect": _suspects(report)},
+                      width=REPORT_FIGURE_WIDTH)
+
+
+def _suspects(report: dict[str, Any]) -> dict[str, str]:
+    """Step -> why it is suspected of the root failure, as the run recorded it (ringed on the DAG)."""
+    found: dict[str, str] = {}
+    for suspect in (report.get("root_failure") or {}).get("suspects") or []:
+        source, target = (list(suspect.get("edge") or []) + ["?", "?"])[:2]
+        lost = suspect.get("lost_columns") or []
+        why = f"{source} → {target} {suspect.get('state', 'did not pass')}" + (
+            f"; lost {', '.join(map(str, lost))}" if lost else "")
+        found.setdefault(str(suspect.get("step")), why)
+    return found
 
 
 def _timeline_figure(report: dict[str, Any]) -> Any:
