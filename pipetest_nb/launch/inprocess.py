@@ -313,6 +313,8 @@ class _ProcFile:
 
 
 _MEMORY = _MemoryWatch()
+if hasattr(os, "register_at_fork"):  # a forked child has no sampling thread, and maybe a lock held by it
+    os.register_at_fork(after_in_child=_MEMORY.__init__)
 _STATM, _IO = _ProcFile("statm"), _ProcFile("io")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 

@@ -5,7 +5,7 @@
   run.json        snapshot of the run record (atomic: temp file + os.replace)
   events.jsonl    append-only, flushed per event: the source of truth
   steps/<step>/outputs/<output>/...   what the step wrote
-  steps/<step>/stdout.log, stderr.log
+  steps/<step>/stdout.log, stderr.log   (a step that printed nothing may have neither, nor a folder)
 ```
 
 Crash safety rests on the event log: every event is one line, written and flushed to the kernel
