@@ -56,7 +56,10 @@ def _client(service: str) -> Any:
     except ImportError:
         raise PipetestError(f"reading SageMaker jobs needs boto3; install the s3 extra: {INSTALL_HINT}") from None
     endpoint = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
-    return boto3.client(service, **({"endpoint_url": endpoint} if endpoint else {}))
+    from botocore.config import Config
+
+    return boto3.client(service, config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+                        **({"endpoint_url": endpoint} if endpoint else {}))
 
 
 def describe(job: str, step: str | None = None) -> dict[str, Any]:
@@ -83,6 +86,9 @@ def _job_of_step(client: Any, execution: str, step: str) -> str:
         pages = client.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=execution)
         steps = [s for page in pages for s in page.get("PipelineExecutionSteps", [])]
     except Exception as exc:  # noqa: BLE001
+        if any(word in str(exc) for word in ("(500)", "(501)", "NotImplemented", "UnknownOperation")):
+            raise RemoteDataError(execution, "this SageMaker endpoint does not answer list_pipeline_execution_steps",
+                                  f"pull the processing job that ran step '{step}' by its name") from None
         raise explain(execution, exc) from None
     for entry in steps:
         if entry.get("StepName") == step:

@@ -31,7 +31,10 @@ def url_problem(url: str) -> str | None:
 
 
 def redacted(url: str) -> str:
-    """``url`` without any user, password or query, safe to show and record."""
+    """``url`` without any user, password or query, safe to show and record (a name that is no URL, such
+    as an ARN, as it is)."""
+    if not is_url(url):
+        return url
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
     return f"{parts.scheme}://{host}{parts.path}"

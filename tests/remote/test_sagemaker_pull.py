@@ -126,3 +126,34 @@ def test_pulling_a_job_that_does_not_exist_names_it(s3: S3Server, tmp_path: Path
     pulled = pipetest("sagemaker", "pull", "no-such-job", "--workspace", "ws", cwd=tmp_path)
     assert pulled.returncode == 1
     assert "no processing job named 'no-such-job'" in pulled.stderr and "Traceback" not in pulled.stderr
+
+
+def test_with_contracts_container_paths_name_the_inputs_and_the_file_is_checked(job: dict, tmp_path: Path) -> None:
+    contracts = Path(__file__).parents[1] / "fixtures" / "cursus" / "chain" / "contracts"
+    desc = job["description"]
+    renamed = {**desc, "ProcessingInputs": [dict(i, InputName="input-1") if i["InputName"] == "DATA" else i
+                                            for i in desc["ProcessingInputs"]]}
+    (tmp_path / "renamed.json").write_text(json.dumps({**renamed, "Environment": ENV}, default=str))
+    pulled = pipetest("sagemaker", "pull", JOB, "--description", "renamed.json", "--contracts", str(contracts),
+                      "--workspace", "ws", cwd=tmp_path)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    step = yaml.safe_load((tmp_path / "ws" / "sagemaker" / JOB / "pipeline.yaml").read_text())["steps"][JOB]
+    assert step["inputs"] == {"DATA": f"s3://{BUCKET}/jobs/input/data/"}  # by /opt/ml/processing/input/data
+    # the server keeps no Environment: the contract's required env vars are missing, and said so
+    unchecked = pipetest("sagemaker", "pull", JOB, "--contracts", str(contracts), "--workspace", "ws2", cwd=tmp_path)
+    assert unchecked.returncode == 1
+    assert "required env var LABEL_FIELD has no value" in unchecked.stdout
+
+
+def test_a_pipeline_execution_needs_its_step_and_an_endpoint_that_lists_steps(s3: S3Server, tmp_path: Path) -> None:
+    sagemaker = s3.client("sagemaker")
+    sagemaker.create_pipeline(PipelineName="churn", RoleArn="arn:aws:iam::123456789012:role/pipeline",
+                              PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}))
+    execution = sagemaker.start_pipeline_execution(PipelineName="churn")["PipelineExecutionArn"]
+    no_step = pipetest("sagemaker", "pull", execution, "--workspace", "ws", cwd=tmp_path)
+    assert no_step.returncode == 1 and "name the step to pull with --step NAME" in no_step.stderr
+    # moto's server has no list_pipeline_execution_steps: the error says so, and what to do instead
+    listed = pipetest("sagemaker", "pull", execution, "--step", "Preprocess", "--workspace", "ws", cwd=tmp_path)
+    assert listed.returncode == 1
+    assert f"{execution}: this SageMaker endpoint does not answer list_pipeline_execution_steps" in listed.stderr
+    assert "pull the processing job that ran step 'Preprocess' by its name" in listed.stderr
