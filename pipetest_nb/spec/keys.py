@@ -135,7 +135,8 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
         Key("source_dir", "path", "the folder of a Cursus-style script; goes with `entry_point`"),
         Key("entry_point", "path", "the script's file name inside `source_dir`"),
         _MODE,
-        Key("inputs", "inputs", "the logical inputs: an external path, a binding `step.output`, or a mapping",
+        Key("inputs", "inputs", "the logical inputs: an external path or URL (`s3://bucket/prefix/`), a binding "
+            "`step.output`, or a mapping",
             section="input"),
         Key("outputs", "outputs", "the logical outputs: folders the step writes", section="output"),
         _ENV,
@@ -155,7 +156,8 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
     )),
     Section("input", "An input given as a mapping (`steps.<name>.inputs.<input>`)", (
         Key("from", "binding", "the producer's output this input reads"),
-        Key("path", "path", "external data, a file or folder relative to the pipeline file"),
+        Key("path", "path", "external data, a file or folder relative to the pipeline file, or a URL fsspec reads "
+            "(`s3://bucket/prefix/`, `gs://`, `https://`)"),
         Key("format", "choice", "the file format of its tables", choices=TABULAR_FORMATS),
         _SCHEMA,
         Key("required_files", "strings", "files that must be in the input"),
