@@ -81,7 +81,7 @@ def dag_html(plan_or_dag: PipelineExecutionPlan | PipelineDAG) -> str:
         except Exception:  # a step without a script still has a row
             script = ""
         rows.append({"name": name, "gen": str(generation.get(name, "")), "script": script,
-                     "inputs": [f"{i} ← {spec.source or _path(spec.path, base)}" for i, spec in step.inputs.items()],
+                     "inputs": [f"{i} ← {spec.source or spec.url or _path(spec.path, base)}" for i, spec in step.inputs.items()],
                      "outputs": ", ".join(step.outputs)})
     edges = sum(len(v) for v in plan.data_flow_map.values())
     return _render(title=str(getattr(dag, "name", "")), dag_rows=rows,

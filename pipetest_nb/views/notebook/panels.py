@@ -309,7 +309,7 @@ def config_step_html(step: str, entry: dict[str, Any], config: StepConfig) -> st
         script = f"(cannot resolve: {exc})"
     env = mask_env(entry["env"] if "env" in entry else {k: str(v) for k, v in config.env.items()})
     args = mask_args(entry["args"] if "args" in entry else (dict(config.args) or None))
-    inputs = entry.get("inputs") or {n: (spec.source or str(spec.path or "")) for n, spec in config.inputs.items()}
+    inputs = entry.get("inputs") or {n: (spec.source or spec.url or str(spec.path or "")) for n, spec in config.inputs.items()}
     outputs = entry.get("outputs") or {n: "(in the run folder, once it runs)" for n in config.outputs}
     rows = [("script", script), ("mode", entry.get("mode") or config.mode or "main"),
             ("isolation", entry.get("isolation") or config.isolation or "subprocess (default)"),
