@@ -233,3 +233,11 @@ def test_cursus_overrides_and_input_pairs_keep_urls_and_refuse_credentials(tmp_p
     assert read.for_step("Train", "inputs") == {"DATA": f"s3://{BUCKET}/train/"}
     with pytest.raises(PipelineSpecError, match="carries credentials"):
         read_overrides(None, {"Train.DATA": f"s3://key:{SECRET}@{BUCKET}/train/"})
+
+
+def test_any_fsspec_url_is_an_input_file_urls_too(project: Path) -> None:
+    local, _ = run(dag(project, "raw"), project / "ws")
+    remote, record = run(dag(project, (project / "raw").as_uri() + "/"), project / "ws")
+    assert remote.success, remote.steps["summarise"].error_message
+    assert outputs(remote) == outputs(local)
+    assert record["steps"]["summarise"]["remote_inputs"]["raw"]["objects"] == 2
