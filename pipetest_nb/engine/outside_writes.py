@@ -101,12 +101,14 @@ class OutsideWrites:
         self._states = states  # each settled step's (status, attempts): a step that started again meanwhile
         self._before_states = states() if states else {}  # (a retry in a parallel run) rewrote its own folder
         self._watched = self._trees()
+        self._where = str(self.run_dir)  # the folders listed before and after, as text once
+        self._parent = os.path.dirname(self._where)
         self._record: dict[str, _Entry] = {}
-        for item in _listing(self.run_dir):
+        for item in _listing(self._where):
             if item.name != "steps" and not item.name.startswith(".") and (found := _entry(item.path)):
                 self._record[item.path] = found
-        self._beside = {item.path: found for item in _listing(self.run_dir.parent)
-                        if item.path != str(self.run_dir) and (found := _listed(item))}
+        self._beside = {item.path: found for item in _listing(self._parent)
+                        if item.path != self._where and (found := _listed(item))}
         #: The step folders listed before, and which steps' folders must not appear (``for_step``).
         self._step_folders: tuple[set[str], Callable[[str], bool]] | None = None
 
@@ -124,7 +126,7 @@ class OutsideWrites:
         Only the step folders on disk are looked at (one listing of ``steps/``): a step that wrote
         nothing has none, so a long run of such steps costs the same per step as a short one."""
         steps = run.writer.record.steps
-        listed = {item.name for item in _listing(Path(run.run_dir) / "steps")}
+        listed = {item.name for item in _listing(os.path.join(run.run_dir, "steps"))}
         taken_at = time.time()
 
         def settled_step(name: str) -> bool:
@@ -175,7 +177,7 @@ class OutsideWrites:
         if self._step_folders is None:
             return []
         listed, settled = self._step_folders
-        return [("added", item.path) for item in _listing(self.run_dir / "steps")
+        return [("added", item.path) for item in _listing(os.path.join(self._where, "steps"))
                 if item.name not in listed and settled(item.name)]
 
     def _record_changes(self) -> list[tuple[str, str]]:
@@ -193,7 +195,7 @@ class OutsideWrites:
                     found.append(("rewrote", path))  # the engine only appends
             elif now != (_kind_, size, mtime, inode):
                 found.append(("modified", path))
-        for item in _listing(self.run_dir):
+        for item in _listing(self._where):
             if (item.name not in ("steps",) and not item.name.startswith(".") and item.path not in self._record
                     and not item.is_dir(follow_symlinks=False)):
                 found.append(("added", item.path))
@@ -201,7 +203,7 @@ class OutsideWrites:
 
     def _beside_changes(self) -> list[tuple[str, str]]:
         found = []
-        now = {item.path: e for item in _listing(self.run_dir.parent) if (e := _listed(item))}
+        now = {item.path: e for item in _listing(self._parent) if (e := _listed(item))}
         for path, before in self._beside.items():
             after = now.get(path)
             if after is None:
@@ -209,11 +211,11 @@ class OutsideWrites:
             elif before[0] != "dir" and after != before:
                 found.append(("modified", path))
         found += [("added", path) for path, e in now.items()
-                  if path not in self._beside and path != str(self.run_dir) and e[0] != "dir"]
+                  if path not in self._beside and path != self._where and e[0] != "dir"]
         return found
 
 
-def _listing(folder: Path) -> list[os.DirEntry]:
+def _listing(folder: str | Path) -> list[os.DirEntry]:
     try:
         with os.scandir(folder) as entries:
             return list(entries)
