@@ -163,7 +163,8 @@ class RemoteStore:
         tmp = self.temp_path()
 
         def get() -> None:
-            fs.get_file(fs._strip_protocol(obj.url), str(tmp))
+            version = {"version_id": obj.version} if obj.version and protocol(obj.url) in ("s3", "s3a") else {}
+            fs.get_file(fs._strip_protocol(obj.url), str(tmp), **version)
             got = tmp.stat().st_size
             if got != obj.size:
                 raise ConnectionError(f"response payload is not completed: {got} of {obj.size} bytes")

@@ -39,12 +39,14 @@ def fetch_inputs(urls: Mapping[str, str], root: Path, pins: Mapping[str, Mapping
         key = tree_key(url, objects)
         current = FetchedInput(url, store.input_path(key, objects), key, objects)
         if pin and pin.get("url") == redacted(url) and pin.get("key") not in (None, key):
-            pinned = _pinned(store, url, pin)
+            pinned = _pinned(store, url, pin) or _recorded_version(url, pin, objects)
             if pinned is not None:
+                where = "(from the cache)" if store.has(pinned.key) else f"(version {pin.get('version')}, fetched again)"
                 pinned.notes.append(f"input '{name}': {redacted(url)} changed since this run read it "
-                                    f"({_change(pin, objects)}); the step reads the bytes the run recorded "
-                                    "(from the cache)")
+                                    f"({_change(pin, objects)}); the step reads the bytes the run recorded {where}")
                 results[name] = pinned
+                if not store.has(pinned.key):
+                    wanted.update((o.key, o) for o in pinned.objects if not store.object_path(o).exists())
                 continue
             current.notes.append(f"input '{name}': {redacted(url)} changed since this run read it "
                                  f"({_change(pin, objects)}) and the recorded bytes are no longer in the cache; "
@@ -73,6 +75,17 @@ def _pinned(store: RemoteStore, url: str, pin: Mapping[str, Any]) -> FetchedInpu
     folder = store.root / "inputs" / key
     path = folder / pin["file"] if pin.get("file") else folder
     return FetchedInput(url, path, key, [], notes=[]) if path.exists() else None
+
+
+def _recorded_version(url: str, pin: Mapping[str, Any], objects: list[RemoteObject]) -> FetchedInput | None:
+    """The object version a run recorded, to fetch again when the cache no longer has it (a versioned bucket)."""
+    if not (pin.get("version") and pin.get("file") and len(objects) == 1 and not objects[0].rel):
+        return None
+    old = RemoteObject(url=objects[0].url, rel="", size=int(pin.get("size") or 0), etag=pin.get("etag"),
+                       version=str(pin["version"]))
+    if tree_key(url, [old]) != pin.get("key"):
+        return None
+    return FetchedInput(url, Path(), str(pin["key"]), [old])
 
 
 def _change(before: Mapping[str, Any], objects: list[RemoteObject]) -> str:

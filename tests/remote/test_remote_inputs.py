@@ -241,3 +241,23 @@ def test_any_fsspec_url_is_an_input_file_urls_too(project: Path) -> None:
     assert remote.success, remote.steps["summarise"].error_message
     assert outputs(remote) == outputs(local)
     assert record["steps"]["summarise"]["remote_inputs"]["raw"]["objects"] == 2
+
+
+def test_rerun_fetches_the_recorded_version_again_when_the_cache_lost_it(project: Path, s3: S3Server) -> None:
+    import shutil
+
+    client = s3.client()
+    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    client.put_object(Bucket=BUCKET, Key="versioned/a.csv", Body=b"id,name\n1,old\n")
+    marker = project / "fail-now"
+    marker.write_text("")
+    first, record = run(dag(project, f"s3://{BUCKET}/versioned/a.csv", {"FAIL_IF": str(marker)}), project / "ws")
+    assert record["steps"]["summarise"]["remote_inputs"]["raw"]["version"]
+    client.put_object(Bucket=BUCKET, Key="versioned/a.csv", Body=b"id,name\n2,new\n")
+    shutil.rmtree(project / "ws" / "cache" / ".remote")
+    marker.unlink()
+    with Session.open(first.run_dir, progress=False) as session:
+        step = session.rerun_failed().steps["summarise"]
+    assert step.success, step.error_message
+    assert (step.outputs["summary"] / "upper.csv").read_text() == "ID,NAME\n1,OLD\n"
+    assert any("bytes the run recorded (version " in w and "fetched again" in w for w in step.warnings)
