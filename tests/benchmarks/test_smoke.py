@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from pathlib import Path
 
@@ -17,4 +18,5 @@ BENCHMARKS = sorted(p.stem for p in HERE.glob("bench_*.py"))
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_benchmark_runs_on_tiny_sizes(name):
     rows = importlib.import_module(name).run(quick=True)
-    assert rows and all(r.median_ms >= 0 for r in rows)
+    # a figure that is a difference of two medians (recording = run minus launcher) may be below 0 at tiny sizes
+    assert rows and all(math.isfinite(r.median_ms) for r in rows)
