@@ -157,3 +157,14 @@ def test_pipetest_run_takes_checks_engine(tmp_path):
     assert args.checks_engine == "gx"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "p.yaml", "--checks-engine", "fast"])
+
+
+def test_a_suite_file_edited_between_checks_is_read_again(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    _frame().to_parquet(out / "a.parquet")
+    suite = tmp_path / "s.json"
+    suite.write_text(json.dumps({"name": "s", "expectations": [NATIVE_SUITE["expectations"][0]]}))
+    assert validate_output(suite, out, edge="s.out").success
+    suite.write_text(json.dumps({"name": "s", "expectations": [NATIVE_SUITE["expectations"][2]]}))
+    assert not validate_output(suite, out, edge="s.out").success

@@ -33,6 +33,11 @@ MAX_UNEXPECTED_VALUES = 5
 #: ``checks_engine``: native where supported and GX for the rest, native only, or GX only.
 ENGINES = ("auto", "native", "gx")
 
+#: Below this size a table converts to pandas faster on one thread than by starting a pool.
+THREADED_CONVERSION_BYTES = 8 * 2**20
+
+_PLANNED: dict[tuple, tuple[dict[str, Any], list[Plan]]] = {}
+
 #: Seconds one suite may spend on one output's tables; the tables it has not reached then fail the check.
 CHECK_TIME_LIMIT = 600.0
 
@@ -290,6 +295,26 @@ def validate_frame(df: pd.DataFrame, suite: dict[str, Any] | str | Path, *, edge
                      on_failure=on_failure, duration_s=time.perf_counter() - start)
 
 
+def _planned(suite: dict[str, Any] | str | Path, engine: str) -> tuple[dict[str, Any], list[Plan]]:
+    """A suite and its plans; a suite file is read and planned once while it is unchanged."""
+    if isinstance(suite, dict):
+        return suite, plan_suite(suite, engine)
+    try:
+        stat = Path(suite).stat()
+        key = (str(suite), stat.st_ino, stat.st_mtime_ns, stat.st_size, engine)
+    except OSError:  # load_suite says what is wrong with it
+        key = None
+    if key is not None and key in _PLANNED:
+        return _PLANNED[key]
+    loaded = load_suite(suite)
+    found = loaded, plan_suite(loaded, engine)
+    if key is not None:
+        if len(_PLANNED) >= 256:
+            _PLANNED.clear()
+        _PLANNED[key] = found
+    return found
+
+
 def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | OutputInfo, *, edge: str,
                     tables: str | None = None, on_failure: str = "fail", engine: str = "auto") -> EdgeCheck:
     """Run a suite on each table of an output (the files matching ``tables``); one ``EdgeCheck`` for all.
@@ -302,8 +327,7 @@ def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | Out
     suite_path = None if isinstance(suite, dict) else str(suite)
     name = suite.get("name", "suite") if isinstance(suite, dict) else Path(suite).stem
     try:
-        suite = suite if isinstance(suite, dict) else load_suite(suite)
-        plans = plan_suite(suite, engine)
+        suite, plans = _planned(suite, engine)
         info = inspect_output(output) if isinstance(output, (str, Path)) else output
         if not info.exists:
             raise PipetestError(f"the output folder {info.folder} does not exist (the step wrote nothing)")
@@ -329,7 +353,8 @@ def validate_output(suite: dict[str, Any] | str | Path, output: str | Path | Out
                           "(pipetest_nb.validation.expectations.checks.CHECK_TIME_LIMIT)"))
             break
         try:
-            df = read_files(info, paths).to_pandas()
+            data = read_files(info, paths)
+            df = data.to_pandas(use_threads=data.nbytes > THREADED_CONVERSION_BYTES)
         except Exception as exc:  # an unreadable table fails its check; it must not stop the run
             success = False
             failures.append(ExpectationFailure("read_table", None, {"files": paths}, table,
