@@ -143,6 +143,16 @@ def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+def stop_server(proc: subprocess.Popen, grace_s: float = 10) -> None:
+    """Stop a Jupyter server started in its own process group, and the kernels it started."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -193,12 +203,7 @@ def voila(jupyter_env: dict[str, str], tmp_path: Path,
     yield serve
     for proc, log in servers:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # voila and the kernels it started
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+            stop_server(proc)
         if _failed(request):
             print(f"--- {log.name} ---\n{log.read_text()[-6000:]}")
 

@@ -10,10 +10,8 @@ cells, since a fresh JupyterLab reports the kernel idle before its connection is
 from __future__ import annotations
 
 import http.client
-import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -23,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import _failed, _free_port, write_notebook
+from conftest import _failed, _free_port, stop_server, write_notebook
 from plotly_page import rgb
 
 from pipetest_nb import PipelineDAG
@@ -75,12 +73,7 @@ def lab(jupyter_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequ
             time.sleep(0.3)
         yield {"url": f"http://127.0.0.1:{port}", "token": token, "root": root}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernels it started
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_server(proc, grace_s=15)
         if _failed(request):
             print(f"--- lab.log ---\n{log.read_text()[-6000:]}")
 
