@@ -133,7 +133,7 @@ class Debugger(ReplayMixin, widgets.VBox):
         self.session, self._owns_session = session, owned
         self.graph = DagGraph(session.plan)
         self.graph.on_select(self._selected)
-        self.graph_box.children = [self.graph.figure]
+        self.graph_box.children = [self.graph.widget]
         self._run_id = session.run_id
         self._live_logs = {}
         self.selection, self.replay_index = None, None
@@ -160,7 +160,7 @@ class Debugger(ReplayMixin, widgets.VBox):
         if self.session is not None and self._owns_session:
             self.session.close()
         if self.graph is not None:
-            self.graph.figure.close()
+            self.graph.close()
 
     def close(self) -> None:
         """Stop what runs, stop following the session (closing it if this widget opened it), close the widget."""
@@ -207,10 +207,10 @@ class Debugger(ReplayMixin, widgets.VBox):
             self._live_logs = {}
             assert self.graph is not None
             if session.plan.to_dict() != before:  # the file was edited: draw the pipeline it holds now
-                self.graph.figure.close()
+                self.graph.close()
                 self.graph = DagGraph(session.plan)
                 self.graph.on_select(self._selected)
-                self.graph_box.children = [self.graph.figure]
+                self.graph_box.children = [self.graph.widget]
                 self.search_box.options = tuple(session.plan.execution_order)
             self.graph.reset()
             self.diff_tab.clear()

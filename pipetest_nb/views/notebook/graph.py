@@ -96,10 +96,34 @@ class DagGraph:
         self._edge_of_point = np.repeat(np.arange(len(paths)), [len(x) + 1 for x, _ in paths])
         self._dirty: set[str] = set()  # "color", "hover", "text", "edges", or an edge state (its line)
         self.figure: go.FigureWidget = go.FigureWidget(data=data, layout=layout)
-        # two quick clicks (a node, then an edge) must select twice, not reset the axes as a double-click
-        self.figure._config = {**self.figure._config, "doubleClick": False, "displaylogo": False}
+        # two quick clicks (a node, then an edge) must select twice, not reset the axes as a double-click;
+        # responsive: redrawn at its box's width on a window resize, which ``widget``'s FitWidth sends
+        self.figure._config = {**self.figure._config, "doubleClick": False, "displaylogo": False,
+                               "responsive": True}
         self.figure.data[NODE_TRACE].on_click(self._clicked_node)
         self.figure.data[EDGE_MARK_TRACE].on_click(self._clicked_edge)
+        self._widget: Any = None
+
+    @property
+    def widget(self) -> Any:
+        """The figure in a box it always fills (``FitWidth``): what to display."""
+        if self._widget is None:
+            import ipywidgets as widgets
+
+            from pipetest_nb.views.notebook.fit_width import FitWidth
+
+            fit = FitWidth(box=".pipetest-graph-fit", layout={"display": "none"})
+            self._widget = widgets.Box([self.figure, fit], layout={"display": "block", "width": "100%"})
+            self._widget.add_class("pipetest-graph-fit")
+        return self._widget
+
+    def close(self) -> None:
+        """Close the figure and its box (the browser views go away)."""
+        if self._widget is not None:
+            for child in self._widget.children:
+                child.close()
+            self._widget.close()
+        self.figure.close()
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -333,4 +357,4 @@ class DagGraph:
             self.select("edge", self.model.data_edges[points.point_inds[0]])
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return self.figure._repr_mimebundle_(include=include, exclude=exclude)
+        return self.widget._repr_mimebundle_(include=include, exclude=exclude)
