@@ -44,10 +44,10 @@ from pipetest_nb.views.notebook.toolbar import CONTROLS, Toolbar
 
 LIVE_LOG_CHARS = 200_000  # live log text kept per step and stream (the tail)
 # The tabs take 400 px right of the graph when the debugger is at least 900 px wide, else the whole
-# width below it. Inline widths (set before anything inside is drawn, since plotly sizes the figure
-# to its box once, when it first draws) that do not depend on the tabs having been drawn; the
-# debugger's own width decides, not the window's. (900px - 100%) * 1000 is hugely positive below
-# 900 px and negative above it, so min(100%, ...) is 100% exactly when the debugger is narrow.
+# width below it. Inline widths that do not depend on the tabs having been drawn (the graph fills
+# whatever its box is: DagGraph.widget); the debugger's own width decides, not the window's.
+# (900px - 100%) * 1000 is hugely positive below 900 px and negative above it, so min(100%, ...)
+# is 100% exactly when the debugger is narrow.
 NARROW = "min(100%, calc((900px - 100%) * 1000))"
 GRAPH_WIDTH = f"max(calc(100% - 420px), {NARROW})"
 TABS_WIDTH = f"max(400px, {NARROW})"
