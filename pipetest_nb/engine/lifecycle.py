@@ -34,7 +34,8 @@ from pipetest_nb.engine.recovery import Decision, RecoveryStrategy, internal_err
 from pipetest_nb.events import Event, EventKind, StepStatus
 from pipetest_nb.exceptions import ContractError, RecordWriteError, UnknownStepError
 from pipetest_nb.launch.base import StepJob, StepOutcome
-from pipetest_nb.records.cache import CacheUnavailable, cache_key
+from pipetest_nb.records.cache import HASH_TIME_LIMIT, CacheUnavailable, Deadline, cache_key
+from pipetest_nb.records.changes import step_digests
 from pipetest_nb.records.masking import mask_args, mask_env, mask_error
 from pipetest_nb.spec.parts import StepConfig
 from pipetest_nb.text import cap_text
@@ -72,6 +73,7 @@ class StepLifecycle:
         self.decision = Decision()
         self.remote_notes: list[str] = []  # remote inputs that changed since they were read: step warnings
         self.check_time = 0.0  # seconds in this attempt's edge checks (inputs before, outputs after)
+        self.hashing: Deadline | None = None  # the time limit its input digests and cache key share
 
     def go(self) -> Decision:
         """Start, launch or restore, check, decide what the policy says; record the end whatever happens."""
@@ -116,10 +118,11 @@ class StepLifecycle:
             self.check_time = time.perf_counter() - checked
             stage = "reading the step's inputs"
             before = snapshot_inputs(job.input_paths)
+            read = {} if problems else self._digests(job)
             stage = f"running the step ({self.isolation})"
             outcome, key, cached = self._launch_or_restore(job, problems, input_failure)
             stage = "checking and caching the step's outputs"
-            finished = mask_error(self._outcome_data(job, outcome, key, cached), job.secrets)
+            finished = {**mask_error(self._outcome_data(job, outcome, key, cached), job.secrets), **read}
             stage = "comparing the step's inputs with their state before it ran"
             changed = changed_inputs(before, snapshot_inputs(job.input_paths))
             if changed or self.remote_notes:
@@ -129,6 +132,16 @@ class StepLifecycle:
             raise  # the step ends interrupted / the record cannot be written at all
         except BaseException as exc:  # noqa: BLE001 - a SystemExit from a plugin is ours to record too
             return mask_error(internal_error(exc, stage), job.secrets)
+
+    def _digests(self, job: StepJob) -> dict[str, Any]:
+        """Digests of the step's external inputs and script (``records.changes``), for "changed since the last
+        green run"; none for a step without external inputs unless its cache key hashes the same files."""
+        inputs = self.config.inputs
+        external = {n: p for n, p in job.input_paths.items() if n in inputs and not inputs[n].is_binding}
+        if not external and not (self.run.use_cache or _falls_back_on_cache(self.config)):
+            return {}
+        self.hashing = Deadline(HASH_TIME_LIMIT, "hashing the step's inputs")
+        return step_digests(job.script, external, boundary=self.run.run_dir, deadline=self.hashing)
 
     # -- finished --------------------------------------------------------------------------------------
 
@@ -211,7 +224,8 @@ class StepLifecycle:
         try:
             key = cache_key(Path(job.script),
                             {"step": self.step, "mode": job.mode, "env": job.environ_vars, "args": job.job_args},
-                            {k: Path(v) for k, v in job.input_paths.items()}, boundary=run.run_dir)
+                            {k: Path(v) for k, v in job.input_paths.items()}, boundary=run.run_dir,
+                            deadline=self.hashing)
         except (CacheUnavailable, OSError) as exc:
             notes.append(f"not cached: {exc}")
         return key, (run.cache.get(key) if run.use_cache and key else None)

@@ -11,6 +11,7 @@ schedules: one attempt at a step is ``engine/lifecycle.py``, what follows a fail
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import threading
@@ -31,6 +32,7 @@ from pipetest_nb.exceptions import PipetestWarning
 from pipetest_nb.launch.base import Launcher
 from pipetest_nb.plan import PipelineDAGResolver, PipelineExecutionPlan
 from pipetest_nb.records.cache import StepCache
+from pipetest_nb.records.changes import last_green_run
 from pipetest_nb.records.masking import masked_spec
 from pipetest_nb.records.monitor import StepMetrics
 from pipetest_nb.records.suspects import explain_failure
@@ -370,7 +372,7 @@ class PipelineRun:
             entry = self.writer.record.steps[failed[0]]
             root = {"step": failed[0], "error_type": entry.get("error_type"),
                     "error_message": entry.get("error_message"),
-                    **explain_failure(self.writer.record.data, failed[0])}
+                    **explain_failure(self.writer.record.data, failed[0], self.last_green_run)}
         not_run = [s for s in self.plan.execution_order if statuses[s] in (StepStatus.BLOCKED, StepStatus.PENDING)]
         if failed:
             status = "failed"
@@ -385,6 +387,12 @@ class PipelineRun:
         self.emit(EventKind.RUN_FINISHED, status=status, root_failure=root, not_run=not_run if failed else [],
                   other_failures=failed[1:], duration=round(self._active_time, 6))
         self.writer.flush()
+
+    @functools.cached_property
+    def last_green_run(self) -> dict[str, Any] | None:
+        """The record of the newest run of this pipeline in the workspace that succeeded and started before
+        this one (what a failure's inputs are compared with), read once per run and never written."""
+        return last_green_run(self.workspace.runs_dir, self.writer.record.data)
 
     def result(self, requested: list[str] | None = None) -> PipelineExecutionResult:
         """The run as a ``PipelineExecutionResult``; with ``requested``, success means those steps are done."""

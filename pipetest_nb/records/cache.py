@@ -170,13 +170,16 @@ def _outside_stamp(link: str) -> bytes:
 
 
 def cache_key(script: Path, config: dict[str, Any], inputs: dict[str, Path], *,
-              boundary: str | os.PathLike | None = None, time_limit: float | None = None) -> str:
+              boundary: str | os.PathLike | None = None, time_limit: float | None = None,
+              deadline: Deadline | None = None) -> str:
     """Hash of the script's content, the step's config (name, mode, env, args) and its inputs' contents.
 
     Raises ``CacheUnavailable`` when an input holds a special file or hashing exceeds ``time_limit``
-    (default ``HASH_TIME_LIMIT``).
+    (default ``HASH_TIME_LIMIT``), or ``deadline``: one shared with the step's other hashing (its
+    recorded input digests), so that together they stay within one limit.
     """
-    deadline = Deadline(HASH_TIME_LIMIT if time_limit is None else time_limit, "hashing the step's inputs")
+    if deadline is None:
+        deadline = Deadline(HASH_TIME_LIMIT if time_limit is None else time_limit, "hashing the step's inputs")
     digest = hashlib.sha256()
     digest.update(file_digest(script, deadline).encode())
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())

@@ -50,8 +50,10 @@ class RootFailure(TypedDict, total=False):
     step: str
     error_type: str | None
     error_message: str | None
-    suspects: list[dict[str, Any]]  # producers upstream whose edge checks warned or failed (suspects.py)
+    suspects: list[dict[str, Any]]  # Suspect.to_dict: producers upstream whose edge checks warned or failed
+    # (kind "edge"), steps upstream whose inputs or script changed since the last green run (kind "changed")
     cause: str | None  # one sentence naming the likeliest of them
+    last_green_run: str | None  # the run the inputs were compared with: the newest earlier success (None: none)
 
 
 class StepMetricsEntry(TypedDict, total=False):
@@ -94,6 +96,8 @@ class StepEntry(TypedDict, total=False):
     cached_from: str
     cache_key: str
     remote_inputs: dict[str, dict[str, Any]]  # input -> the URL (no credentials), cache key, ETag, version it read
+    input_digests: dict[str, str]  # external input (no step produces it) -> a digest of its content as the step read it
+    script_digest: str  # the SHA-256 of its script: with input_digests, what changed since the last green run
     pid: int
     pgid: int
     pid_create_time: float
@@ -195,6 +199,7 @@ _STEP_FIELDS: dict[str, tuple[type, ...]] = {
     "warnings": (list, _NONE), "blocked_by": (str, _NONE), "cached_from": (str, _NONE),
     "pid": (int, _NONE), "pgid": (int, _NONE), "pid_create_time": (*_NUM, _NONE),
     "output_checks": (list, _NONE), "data_validation_report": (dict, _NONE), "remote_inputs": (dict, _NONE),
+    "input_digests": (dict, _NONE), "script_digest": (str, _NONE),
 }
 _EDGE_FIELDS: dict[str, tuple[type, ...]] = {
     "source": (str, _NONE), "target": (str, _NONE), "state": (str,), "compatibility": (dict, _NONE),
@@ -294,7 +299,8 @@ def check_record(data: Any) -> dict[str, Any]:
     if isinstance(data.get("root_failure"), dict):
         _check_fields(data["root_failure"], {"step": (str, _NONE), "error_type": (str, _NONE),
                                              "error_message": (str, _NONE), "suspects": (list,),
-                                             "cause": (str, _NONE)}, "the record's root_failure")
+                                             "cause": (str, _NONE), "last_green_run": (str, _NONE)},
+                      "the record's root_failure")
     for key in ("not_run", "other_failures"):
         _check_names(data.get(key) or [], f"the record's {key}")
     return data
@@ -309,6 +315,9 @@ def check_step_entry(entry: Any, where: str) -> None:
         for name, path in (entry.get(key) or {}).items():
             if not isinstance(path, str):
                 raise SchemaProblem(f"{where}: {key[:-1]} '{name}' should be a path (a string), not {_json_type(path)}")
+    for name, digest in (entry.get("input_digests") or {}).items():
+        if not isinstance(digest, str):
+            raise SchemaProblem(f"{where}: the digest of input '{name}' should be a string, not {_json_type(digest)}")
 
 
 _WORKER_START_FIELDS: dict[str, tuple[type, ...]] = {

@@ -22,7 +22,7 @@ import ipywidgets as widgets
 
 from pipetest_nb.events import Event, EventKind, StepStatus
 from pipetest_nb.exceptions import PipetestError
-from pipetest_nb.records.suspects import cause_message, find_suspects
+from pipetest_nb.records.suspects import cause_message, suspects_of
 from pipetest_nb.records.workspace import Workspace
 from pipetest_nb.session import DEFAULT_WORKSPACE, Session
 from pipetest_nb.spec.model import PipelineDAG
@@ -396,7 +396,7 @@ class Debugger(ReplayMixin, widgets.VBox):
         steps = record.get("steps") or {}
         failed = sorted((s for s, e in steps.items() if e.get("status") == StepStatus.FAILED),
                         key=lambda s: steps[s].get("finished_at") or 0)
-        found = find_suspects(record, failed[0]) if failed else []
+        found = suspects_of(record, failed[0]) if failed else []  # as the run recorded them, if it did
         self.suspects = {s.step: s.finding() for s in reversed(found)}
         self.cause = cause_message(record, found, failed[0]) if failed else None
         self.graph.set_marks(suspects=self.suspects, changed=self.diff_tab.changed)
@@ -406,7 +406,7 @@ class Debugger(ReplayMixin, widgets.VBox):
         if result is None or result.status != StepStatus.FAILED:
             return None
         record = snapshot_record(self._need().record)
-        return cause_message(record, find_suspects(record, result.step_name), result.step_name)
+        return cause_message(record, suspects_of(record, result.step_name), result.step_name)
 
     def _refresh_status(self) -> None:
         if self.session is None or self.graph is None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipetest_nb.events import EdgeState, StepStatus
 from pipetest_nb.json_values import display_value
 from pipetest_nb.records.record import load_record
+from pipetest_nb.records.suspects import CHANGED, Suspect
 from pipetest_nb.text import format_bytes, format_duration
 from pipetest_nb.views.report.data import build_report, printable
 from pipetest_nb.views.templating import render
@@ -169,6 +170,9 @@ def _suspects(report: dict[str, Any]) -> dict[str, str]:
     """Step -> why it is suspected of the root failure, as the run recorded it (ringed on the DAG)."""
     found: dict[str, str] = {}
     for suspect in (report.get("root_failure") or {}).get("suspects") or []:
+        if suspect.get("kind") == CHANGED:  # its inputs or script changed since the last green run
+            found.setdefault(str(suspect.get("step")), Suspect.from_dict(suspect).finding())
+            continue
         source, target = (list(suspect.get("edge") or []) + ["?", "?"])[:2]
         lost = suspect.get("lost_columns") or []
         why = f"{source} → {target} {suspect.get('state', 'did not pass')}" + (
