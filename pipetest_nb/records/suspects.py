@@ -1,4 +1,5 @@
-"""The likely culprit of a failure: a step upstream whose output did not pass its edge checks.
+"""The likely culprit of a failure: a step upstream whose output did not pass its edge checks, or whose
+inputs changed since the last green run.
 
 A step that fails often only reports the damage: ``risk_table_mapping`` raises ``KeyError: 'region'``
 because ``missing_value_imputation`` dropped the column, and the edge check between them warned.
