@@ -119,11 +119,9 @@ class DagGraph:
 
     def close(self) -> None:
         """Close the figure and its box (the browser views go away)."""
-        if self._widget is not None:
-            for child in self._widget.children:
-                child.close()
-            self._widget.close()
-        self.figure.close()
+        parts = [self.figure] if self._widget is None else [*self._widget.children, self._widget]
+        for part in parts:
+            part.close()
 
     # -- state ---------------------------------------------------------------------------------
 
